@@ -1,0 +1,224 @@
+package pbft
+
+import (
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// slot is the log entry of one sequence number in the current view.
+type slot struct {
+	prePrepare *wire.PrePrepare
+	digest     crypto.Digest // of prePrepare, once accepted
+	// prepares and commits hold the first one received from each replica,
+	// whatever its digest; only those matching digest count.
+	prepares []*wire.Prepare
+	commits  []*wire.Commit
+
+	prepared  bool
+	committed bool
+}
+
+// slot returns the log entry for seq, creating it. Callers check the window
+// first, so the log never holds more than L entries.
+func (r *Replica) slot(seq uint64) *slot {
+	s := r.slots[seq]
+	if s == nil {
+		s = &slot{prepares: make([]*wire.Prepare, r.q.n), commits: make([]*wire.Commit, r.q.n)}
+		r.slots[seq] = s
+	}
+	return s
+}
+
+// checkAgreement applies the checks common to pre-prepares, prepares and
+// commits: straight from the signer, current view, inside the window, a
+// well-formed digest.
+func (r *Replica) checkAgreement(from From, signer uint32, view, seq uint64, digest []byte) (crypto.Digest, error) {
+	if err := r.checkSender(from, signer); err != nil {
+		return crypto.Digest{}, err
+	}
+	if view != r.view {
+		return crypto.Digest{}, r.drop(ErrWrongView, "view %d, current %d", view, r.view)
+	}
+	if !r.inWindow(seq) {
+		return crypto.Digest{}, r.drop(ErrOutsideWindow, "sequence %d not in (%d, %d]", seq, r.low, r.low+r.cfg.WindowSize)
+	}
+	d, err := digestOf(digest)
+	if err != nil {
+		r.stats.Dropped[ErrMalformed.Error()]++
+	}
+	return d, err
+}
+
+func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
+	d, err := r.checkAgreement(from, pp.GetReplica(), pp.GetView(), pp.GetSequence(), pp.GetDigest())
+	if err != nil {
+		return err
+	}
+	if pp.GetReplica() != r.q.primary(pp.GetView()) {
+		return r.drop(ErrNotPrimary, "pre-prepare from replica %d, primary is %d", pp.GetReplica(), r.q.primary(pp.GetView()))
+	}
+	if r.isPrimary() {
+		return r.drop(ErrNotPrimary, "the primary accepts no pre-prepares")
+	}
+	s := r.slot(pp.GetSequence())
+	if s.prePrepare != nil {
+		if s.digest == d {
+			r.stats.Duplicates++
+			return nil
+		}
+		return r.drop(ErrConflict, "another digest already accepted at sequence %d", pp.GetSequence())
+	}
+	if err := r.verifyReplica(pp.GetReplica(), prePrepareTranscript(r.cfg.ClusterID, pp, d), pp.GetSignature()); err != nil {
+		return err
+	}
+	if len(pp.GetRequests()) > r.cfg.MaxBatchSize {
+		return r.drop(ErrMalformed, "batch of %d requests exceeds %d", len(pp.GetRequests()), r.cfg.MaxBatchSize)
+	}
+	digests, err := r.checkBatch(pp.GetRequests())
+	if err != nil {
+		return err
+	}
+	if BatchDigest(r.cfg.ClusterID, digests) != d {
+		return r.drop(ErrDigestMismatch, "at sequence %d", pp.GetSequence())
+	}
+	r.acceptPrePrepare(pp, s, d, digests)
+	return nil
+}
+
+// checkBatch checks every request of a pre-prepare and returns their digests.
+func (r *Replica) checkBatch(reqs []*wire.Request) ([]crypto.Digest, error) {
+	digests := make([]crypto.Digest, len(reqs))
+	for i, req := range reqs {
+		if err := r.checkRequestShape(req); err != nil {
+			return nil, err
+		}
+		if req.GetReadOnly() {
+			return nil, r.drop(ErrMalformed, "read-only request in a batch")
+		}
+		digests[i] = RequestDigest(r.cfg.ClusterID, req)
+		if !r.authenticRequest(req, digests[i]) {
+			return nil, r.drop(ErrUnauthenticRequest, "request %d of the batch", i)
+		}
+	}
+	return digests, nil
+}
+
+// acceptPrePrepare logs the pre-prepare and multicasts this backup's prepare.
+func (r *Replica) acceptPrePrepare(pp *wire.PrePrepare, s *slot, d crypto.Digest, digests []crypto.Digest) {
+	s.prePrepare, s.digest = pp, d
+	for i, req := range pp.GetRequests() {
+		r.markOrdered(req, digests[i])
+	}
+	p := &wire.Prepare{View: pp.GetView(), Sequence: pp.GetSequence(), Digest: d[:], Replica: r.cfg.ID}
+	p.Signature = r.cfg.Signer.Sign(prepareTranscript(r.cfg.ClusterID, p, d))
+	s.prepares[r.cfg.ID] = p
+	r.persist(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
+	pm := &wire.Message{Content: &wire.Message_Prepare{Prepare: p}}
+	r.persist(pm)
+	r.send(Broadcast, pm)
+	r.maybePrepared(pp.GetSequence(), s)
+}
+
+// markOrdered records that req is in an accepted pre-prepare, so a client's
+// retransmission is not forwarded and its authenticity is remembered.
+func (r *Replica) markOrdered(req *wire.Request, d crypto.Digest) {
+	k := keyOf(req)
+	cs := r.clients[k]
+	if cs == nil {
+		cs = &clientState{}
+		r.clients[k] = cs
+	}
+	if req.GetTimestamp() <= cs.lastTS {
+		return
+	}
+	if cs.pending == nil || cs.pendingDigest != d {
+		if cs.pending != nil && cs.pending.GetTimestamp() > req.GetTimestamp() {
+			return
+		}
+		cs.pending, cs.pendingDigest = req, d
+	}
+	cs.authentic, cs.ordered = true, true
+}
+
+func (r *Replica) onPrepare(from From, p *wire.Prepare) error {
+	d, err := r.checkAgreement(from, p.GetReplica(), p.GetView(), p.GetSequence(), p.GetDigest())
+	if err != nil {
+		return err
+	}
+	if p.GetReplica() == r.q.primary(p.GetView()) {
+		return r.drop(ErrNotPrimary, "prepare from the primary %d", p.GetReplica())
+	}
+	s := r.slot(p.GetSequence())
+	if s.prepares[p.GetReplica()] != nil {
+		r.stats.Duplicates++
+		return nil
+	}
+	if err := r.verifyReplica(p.GetReplica(), prepareTranscript(r.cfg.ClusterID, p, d), p.GetSignature()); err != nil {
+		return err
+	}
+	s.prepares[p.GetReplica()] = p
+	r.maybePrepared(p.GetSequence(), s)
+	return nil
+}
+
+func (r *Replica) onCommit(from From, c *wire.Commit) error {
+	d, err := r.checkAgreement(from, c.GetReplica(), c.GetView(), c.GetSequence(), c.GetDigest())
+	if err != nil {
+		return err
+	}
+	s := r.slot(c.GetSequence())
+	if s.commits[c.GetReplica()] != nil {
+		r.stats.Duplicates++
+		return nil
+	}
+	if err := r.verifyReplica(c.GetReplica(), commitTranscript(r.cfg.ClusterID, c, d), c.GetSignature()); err != nil {
+		return err
+	}
+	s.commits[c.GetReplica()] = c
+	r.maybeCommitted(s)
+	return nil
+}
+
+// matching counts the messages whose digest is d, leaving out index skip.
+// Missing entries are nil pointers, whose generated getters return nil.
+func matching[M interface{ GetDigest() []byte }](msgs []M, d crypto.Digest, skip int) int {
+	n := 0
+	for i, m := range msgs {
+		if i != skip && string(m.GetDigest()) == string(d[:]) {
+			n++
+		}
+	}
+	return n
+}
+
+// maybePrepared: the pre-prepare plus 2f matching prepares from distinct
+// backups (never the primary's) make the batch prepared; then commit.
+func (r *Replica) maybePrepared(seq uint64, s *slot) {
+	if s.prepared || s.prePrepare == nil {
+		return
+	}
+	if matching(s.prepares, s.digest, int(r.q.primary(r.view))) < r.q.prepared() {
+		return
+	}
+	s.prepared = true
+	c := &wire.Commit{View: r.view, Sequence: seq, Digest: s.digest[:], Replica: r.cfg.ID}
+	c.Signature = r.cfg.Signer.Sign(commitTranscript(r.cfg.ClusterID, c, s.digest))
+	s.commits[r.cfg.ID] = c
+	cm := &wire.Message{Content: &wire.Message_Commit{Commit: c}}
+	r.persist(cm)
+	r.send(Broadcast, cm)
+	r.maybeCommitted(s)
+}
+
+// maybeCommitted: prepared plus 2f+1 matching commits (its own included)
+// make the batch committed-local; execution follows in sequence order.
+func (r *Replica) maybeCommitted(s *slot) {
+	if s.committed || !s.prepared {
+		return
+	}
+	if matching(s.commits, s.digest, -1) < r.q.committed() {
+		return
+	}
+	s.committed = true
+	r.executeCommitted()
+}

@@ -1,0 +1,169 @@
+package pbft
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// checkpointVotes holds the first checkpoint from each replica for one
+// sequence number.
+type checkpointVotes struct {
+	msgs []*wire.Checkpoint
+}
+
+func (r *Replica) votes(seq uint64) *checkpointVotes {
+	v := r.checkpoints[seq]
+	if v == nil {
+		v = &checkpointVotes{msgs: make([]*wire.Checkpoint, r.q.n)}
+		r.checkpoints[seq] = v
+	}
+	return v
+}
+
+// StateDigest covers the service state and the reply cache: the cache is
+// replicated state too, or exactly-once breaks after a state transfer.
+func (r *Replica) StateDigest() crypto.Digest {
+	return crypto.Hash(crypto.NewTranscript(tagState, r.cfg.ClusterID).
+		Digest(r.svc.Digest()).
+		Digest(r.replyCacheDigest()).
+		Sum())
+}
+
+func (r *Replica) replyCacheDigest() crypto.Digest {
+	return replyCacheDigest(r.cfg.ClusterID, r.replyCache())
+}
+
+func replyCacheDigest(cluster string, entries []*wire.ReplyCacheEntry) crypto.Digest {
+	t := crypto.NewTranscript("reply-cache", cluster).Uint64(uint64(len(entries)))
+	for _, e := range entries {
+		t.Bytes(e.GetClientKey()).Uint64(e.GetSession()).Uint64(e.GetTimestamp()).Bytes(e.GetResult())
+	}
+	return crypto.Hash(t.Sum())
+}
+
+// replyCache lists the executed sessions' entries in canonical order.
+func (r *Replica) replyCache() []*wire.ReplyCacheEntry {
+	keys := make([]sessionKey, 0, len(r.clients))
+	for k, cs := range r.clients {
+		if cs.lastTS > 0 { // pending requests differ between replicas; executed ones do not
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b sessionKey) int {
+		return cmp.Or(cmp.Compare(a.client, b.client), cmp.Compare(a.session, b.session))
+	})
+	out := make([]*wire.ReplyCacheEntry, len(keys))
+	for i, k := range keys {
+		cs := r.clients[k]
+		out[i] = &wire.ReplyCacheEntry{ClientKey: []byte(k.client), Session: k.session, Timestamp: cs.lastTS, Result: cs.lastResult}
+	}
+	return out
+}
+
+// takeCheckpoint multicasts this replica's checkpoint after executing seq.
+func (r *Replica) takeCheckpoint(seq uint64) {
+	r.keepSnapshot(seq)
+	d := r.StateDigest()
+	cp := &wire.Checkpoint{Sequence: seq, StateDigest: d[:], Replica: r.cfg.ID}
+	cp.Signature = r.cfg.Signer.Sign(checkpointTranscript(r.cfg.ClusterID, cp, d))
+	r.ownCheckpoint[seq] = cp
+	r.votes(seq).msgs[r.cfg.ID] = cp
+	r.send(Broadcast, &wire.Message{Content: &wire.Message_Checkpoint{Checkpoint: cp}})
+	r.maybeStable(seq)
+}
+
+func (r *Replica) onCheckpoint(from From, cp *wire.Checkpoint) error {
+	if err := r.checkSender(from, cp.GetReplica()); err != nil {
+		return err
+	}
+	seq := cp.GetSequence()
+	if seq%r.cfg.CheckpointInterval != 0 {
+		return r.drop(ErrMalformed, "checkpoint at %d, not a multiple of %d", seq, r.cfg.CheckpointInterval)
+	}
+	if seq <= r.low {
+		return r.drop(ErrOutsideWindow, "checkpoint %d not above the stable checkpoint %d", seq, r.low)
+	}
+	d, err := digestOf(cp.GetStateDigest())
+	if err != nil {
+		r.stats.Dropped[ErrMalformed.Error()]++
+		return err
+	}
+	if r.inWindow(seq) && r.votes(seq).msgs[cp.GetReplica()] != nil {
+		r.stats.Duplicates++
+		return nil
+	}
+	if err := r.verifyReplica(cp.GetReplica(), checkpointTranscript(r.cfg.ClusterID, cp, d), cp.GetSignature()); err != nil {
+		return err
+	}
+	if !r.inWindow(seq) {
+		// Beyond the window: keep only each replica's latest, which is all a
+		// replica that fell behind needs to learn where to transfer state to.
+		if prev := r.ahead[cp.GetReplica()]; prev == nil || prev.GetSequence() < seq {
+			r.ahead[cp.GetReplica()] = cp
+			r.learnCertificate(r.ahead)
+		}
+		return nil
+	}
+	r.votes(seq).msgs[cp.GetReplica()] = cp
+	r.maybeStable(seq)
+	return nil
+}
+
+// maybeStable makes seq the stable checkpoint once 2f+1 replicas, this one
+// included, signed the same state digest for it.
+func (r *Replica) maybeStable(seq uint64) {
+	if seq <= r.low {
+		return
+	}
+	own := r.ownCheckpoint[seq]
+	if own == nil {
+		// Not executed here yet: if 2f+1 agree, that is where to transfer
+		// state to should this replica stay stuck.
+		r.learnCertificate(r.votes(seq).msgs)
+		return
+	}
+	var cert []*wire.Checkpoint
+	for _, cp := range r.votes(seq).msgs {
+		if cp != nil && string(cp.GetStateDigest()) == string(own.GetStateDigest()) {
+			cert = append(cert, cp)
+		}
+	}
+	if len(cert) < r.q.stable() {
+		return
+	}
+	r.low, r.stableCert = seq, cert
+	r.collectGarbage()
+	r.maybePropose()
+}
+
+// collectGarbage drops everything at or below the stable checkpoint; only
+// this replica's own checkpoint at h stays, for peers still missing it.
+func (r *Replica) collectGarbage() {
+	for seq := range r.slots {
+		if seq <= r.low {
+			delete(r.slots, seq)
+		}
+	}
+	for seq := range r.checkpoints {
+		if seq <= r.low {
+			delete(r.checkpoints, seq)
+		}
+	}
+	for seq := range r.ownCheckpoint {
+		if seq < r.low {
+			delete(r.ownCheckpoint, seq)
+			delete(r.snapshots, seq)
+		}
+	}
+	for i, cp := range r.ahead {
+		if cp != nil && cp.GetSequence() <= r.low+r.cfg.WindowSize {
+			r.ahead[i] = nil
+		}
+	}
+}
+
+// StableCertificate is the 2f+1 checkpoints proving the low watermark.
+func (r *Replica) StableCertificate() []*wire.Checkpoint { return r.stableCert }

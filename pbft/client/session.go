@@ -1,0 +1,162 @@
+// Package client is Bulwark's pure client core: one session of a client key,
+// with at most one outstanding request. Like the replica core it has no
+// goroutines, clock or I/O; the real client and the simulator drive it.
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// Config describes one session.
+type Config struct {
+	ClusterID string
+	// Replicas is n = 3f+1, the number of replicas.
+	Replicas int
+	// Signer holds the client key; many sessions may share it.
+	Signer crypto.Signer
+	// Session is this session's id, below the cluster's session limit.
+	Session uint64
+	// FirstTimestamp seeds the timestamp sequence. A real client passes the
+	// wall clock in nanoseconds so a restarted client stays above every
+	// timestamp it used before; the simulator passes 1.
+	FirstTimestamp uint64
+	// RetransmitTicks is how many ticks pass before an unanswered request is
+	// sent again (read-only requests are then retried as ordered ones).
+	RetransmitTicks uint64
+}
+
+// ErrBusy is returned by Submit while a request is outstanding.
+var ErrBusy = errors.New("client session: a request is already outstanding")
+
+// Result is an operation's accepted outcome.
+type Result struct {
+	Timestamp uint64
+	Result    []byte
+	// View is the view the cluster reported, which names the primary.
+	View uint64
+}
+
+// Session is a client session. Not safe for concurrent use.
+type Session struct {
+	cfg      Config
+	f        int
+	view     uint64
+	nextTS   uint64
+	req      *wire.Request // outstanding, or nil
+	replies  []*wire.Reply // by replica, for req's timestamp
+	waited   uint64        // ticks since req was (re)sent
+	resends  uint64
+	accepted uint64
+}
+
+// NewSession checks cfg and makes a session with no outstanding request.
+func NewSession(cfg Config) (*Session, error) {
+	if cfg.Replicas < 4 || (cfg.Replicas-1)%3 != 0 {
+		return nil, fmt.Errorf("client session: replicas: %d is not 3f+1 for some f >= 1", cfg.Replicas)
+	}
+	if cfg.Signer == nil {
+		return nil, fmt.Errorf("client session: signer: missing")
+	}
+	if cfg.RetransmitTicks == 0 {
+		cfg.RetransmitTicks = 50
+	}
+	return &Session{cfg: cfg, f: (cfg.Replicas - 1) / 3, nextTS: max(cfg.FirstTimestamp, 1)}, nil
+}
+
+// Submit starts op and returns the signed request to send to every replica.
+func (s *Session) Submit(op []byte, readOnly bool) (*wire.Request, error) {
+	if s.req != nil {
+		return nil, ErrBusy
+	}
+	s.start(op, readOnly)
+	return s.req, nil
+}
+
+func (s *Session) start(op []byte, readOnly bool) {
+	s.req = &wire.Request{
+		ClientKey: s.cfg.Signer.PublicKey(),
+		Session:   s.cfg.Session,
+		Timestamp: s.nextTS,
+		Operation: op,
+		ReadOnly:  readOnly,
+	}
+	s.nextTS++
+	pbft.SignRequest(s.cfg.Signer, s.cfg.ClusterID, s.req)
+	s.replies = make([]*wire.Reply, s.cfg.Replicas)
+	s.waited = 0
+}
+
+// Step takes a reply that arrived from replica id over its authenticated
+// stream. It returns the result once enough distinct replicas sent the same
+// result for the outstanding timestamp: f+1 for ordered requests (one of them
+// is correct), 2f+1 for read-only ones (a quorum that intersects every
+// committed write's quorum in a correct replica).
+func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
+	if s.req == nil || int(from) >= s.cfg.Replicas || rep.GetReplica() != from ||
+		rep.GetTimestamp() != s.req.GetTimestamp() || rep.GetSession() != s.req.GetSession() ||
+		!bytes.Equal(rep.GetClientKey(), s.req.GetClientKey()) || rep.GetReadOnly() != s.req.GetReadOnly() ||
+		s.replies[from] != nil {
+		return Result{}, false
+	}
+	s.replies[from] = rep
+	need := s.f + 1
+	if s.req.GetReadOnly() {
+		need = 2*s.f + 1
+	}
+	n, view := 0, uint64(0)
+	for _, r := range s.replies {
+		if r != nil && bytes.Equal(r.GetResult(), rep.GetResult()) {
+			if n == 0 || r.GetView() < view {
+				view = r.GetView() // the lowest view any matching replica reported
+			}
+			n++
+		}
+	}
+	if n < need {
+		return Result{}, false
+	}
+	// At least one of the matching replicas is correct, so the cluster has
+	// reached at least the lowest view among them.
+	s.view = max(s.view, view)
+	res := Result{Timestamp: s.req.GetTimestamp(), Result: rep.GetResult(), View: s.view}
+	s.req, s.replies = nil, nil
+	s.accepted++
+	return res, true
+}
+
+// Tick advances the session's clock. It returns a request to send to every
+// replica when the outstanding one went unanswered for RetransmitTicks: the
+// same request, or for a read-only one, the operation again as an ordered
+// request with a fresh timestamp.
+func (s *Session) Tick() *wire.Request {
+	if s.req == nil {
+		return nil
+	}
+	s.waited++
+	if s.waited < s.cfg.RetransmitTicks {
+		return nil
+	}
+	s.waited = 0
+	s.resends++
+	if s.req.GetReadOnly() {
+		op := s.req.GetOperation()
+		s.req = nil
+		s.start(op, false)
+	}
+	return s.req
+}
+
+// Outstanding is the request awaiting replies, or nil.
+func (s *Session) Outstanding() *wire.Request { return s.req }
+
+// View is the latest view the cluster reported; its primary is View mod n.
+func (s *Session) View() uint64 { return s.view }
+
+// Retransmissions counts requests sent again after a timeout.
+func (s *Session) Retransmissions() uint64 { return s.resends }

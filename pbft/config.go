@@ -1,0 +1,127 @@
+package pbft
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/statemachine"
+)
+
+// Config is what a replica is told at start-up. It never changes at run time.
+type Config struct {
+	// ClusterID separates the signatures of different clusters.
+	ClusterID string
+	// ID is this replica's index into Replicas.
+	ID uint32
+	// Replicas are the public keys of all n = 3f+1 replicas, by id.
+	Replicas []crypto.PublicKey
+	// Signer signs with this replica's key; its public key is Replicas[ID].
+	Signer crypto.Signer
+	// Verifier checks replica and client signatures.
+	Verifier crypto.Verifier
+	// Service is the deterministic service requests are applied to.
+	Service statemachine.Service
+
+	// CheckpointInterval is K: a checkpoint every K sequence numbers.
+	CheckpointInterval uint64
+	// WindowSize is L: sequence numbers in (h, h+L] may be assigned. A multiple
+	// of K, at least 2K, so the primary never stalls waiting for a checkpoint.
+	WindowSize uint64
+	// MaxBatchSize bounds the requests in one pre-prepare.
+	MaxBatchSize int
+	// MaxInflightBatches bounds how far the primary proposes ahead of its own
+	// execution; requests arriving meanwhile gather into larger batches.
+	MaxInflightBatches uint64
+	// MaxSessions bounds the sessions per client key: session ids must be
+	// below it, so the reply cache of one key is bounded.
+	MaxSessions uint64
+	// MaxOperationSize bounds one request's operation in bytes.
+	MaxOperationSize int
+	// MaxQueuedRequests bounds the primary's queue of requests not yet
+	// proposed; beyond it requests are dropped (clients retransmit).
+	MaxQueuedRequests int
+	// StatusTicks is how many ticks pass between Status messages.
+	StatusTicks uint64
+	// ResendLimit bounds how many sequence numbers one Status answer covers.
+	ResendLimit uint64
+	// SignReplies makes replies carry a signature (transferable certificates).
+	SignReplies bool
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultCheckpointInterval = 64
+	DefaultMaxBatchSize       = 128
+	DefaultMaxInflightBatches = 4
+	DefaultMaxSessions        = 4096
+	DefaultMaxOperationSize   = 1 << 20
+	DefaultMaxQueuedRequests  = 100_000
+	DefaultStatusTicks        = 10
+	DefaultResendLimit        = 32
+)
+
+// ErrConfig marks configuration mistakes.
+var ErrConfig = errors.New("invalid replica configuration")
+
+func (c Config) withDefaults() Config {
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.WindowSize == 0 {
+		c.WindowSize = 2 * c.CheckpointInterval
+	}
+	if c.MaxBatchSize == 0 {
+		c.MaxBatchSize = DefaultMaxBatchSize
+	}
+	if c.MaxInflightBatches == 0 {
+		c.MaxInflightBatches = DefaultMaxInflightBatches
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxOperationSize == 0 {
+		c.MaxOperationSize = DefaultMaxOperationSize
+	}
+	if c.MaxQueuedRequests == 0 {
+		c.MaxQueuedRequests = DefaultMaxQueuedRequests
+	}
+	if c.StatusTicks == 0 {
+		c.StatusTicks = DefaultStatusTicks
+	}
+	if c.ResendLimit == 0 {
+		c.ResendLimit = DefaultResendLimit
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if _, err := newQuorum(len(c.Replicas)); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if int(c.ID) >= len(c.Replicas) {
+		return fmt.Errorf("%w: id: %d is not below the %d replicas", ErrConfig, c.ID, len(c.Replicas))
+	}
+	for i, k := range c.Replicas {
+		if len(k) == 0 {
+			return fmt.Errorf("%w: replicas[%d]: empty public key", ErrConfig, i)
+		}
+	}
+	switch {
+	case c.Signer == nil:
+		return fmt.Errorf("%w: signer: missing", ErrConfig)
+	case !bytes.Equal(c.Signer.PublicKey(), c.Replicas[c.ID]):
+		return fmt.Errorf("%w: signer: its public key is not replicas[%d]", ErrConfig, c.ID)
+	case c.Verifier == nil:
+		return fmt.Errorf("%w: verifier: missing", ErrConfig)
+	case c.Service == nil:
+		return fmt.Errorf("%w: service: missing", ErrConfig)
+	case c.WindowSize < 2*c.CheckpointInterval || c.WindowSize%c.CheckpointInterval != 0:
+		return fmt.Errorf("%w: window size: %d is not a multiple of the checkpoint interval %d of at least twice it",
+			ErrConfig, c.WindowSize, c.CheckpointInterval)
+	case c.MaxBatchSize < 1:
+		return fmt.Errorf("%w: max batch size: %d is below 1", ErrConfig, c.MaxBatchSize)
+	}
+	return nil
+}

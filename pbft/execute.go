@@ -1,0 +1,71 @@
+package pbft
+
+// executeCommitted executes committed batches strictly in sequence order: a
+// batch runs only once every lower sequence number has run.
+func (r *Replica) executeCommitted() {
+	for {
+		s := r.slots[r.lastExec+1]
+		if s == nil || !s.committed {
+			return
+		}
+		r.execute(r.lastExec+1, s)
+	}
+}
+
+// execute applies one committed batch. A request whose timestamp is not above
+// its session's last executed one is skipped, so no operation runs twice even
+// when a faulty primary orders it again.
+func (r *Replica) execute(seq uint64, s *slot) {
+	reqs := s.prePrepare.GetRequests()
+	ex := Executed{
+		Sequence: seq, View: r.view, Requests: reqs,
+		Skipped: make([]bool, len(reqs)), Results: make([][]byte, len(reqs)),
+	}
+	ops := make([][]byte, 0, len(reqs))
+	run := make([]int, 0, len(reqs))
+	for i, req := range reqs {
+		cs := r.clientState(keyOf(req))
+		if req.GetTimestamp() <= cs.lastTS {
+			ex.Skipped[i] = true
+			continue
+		}
+		cs.lastTS = req.GetTimestamp() // a later copy in this batch is skipped
+		ops = append(ops, req.GetOperation())
+		run = append(run, i)
+	}
+	results := r.svc.Apply(seq, ops)
+	for j, i := range run {
+		var res []byte
+		if j < len(results) {
+			res = results[j]
+		}
+		ex.Results[i] = res
+		k := keyOf(reqs[i])
+		cs := r.clients[k]
+		if cs.lastTS == reqs[i].GetTimestamp() {
+			cs.lastResult, cs.lastView = res, r.view
+			if cs.pending != nil && cs.pending.GetTimestamp() <= cs.lastTS {
+				cs.pending, cs.ordered, cs.authentic = nil, false, false
+			}
+		}
+		r.reply(k, reqs[i].GetTimestamp(), r.view, res, false)
+	}
+	r.lastExec = seq
+	r.progressTick = r.ticks
+	r.stats.ExecutedBatches++
+	r.stats.ExecutedRequests += uint64(len(run))
+	r.ready.Executed = append(r.ready.Executed, ex)
+	if seq%r.cfg.CheckpointInterval == 0 {
+		r.takeCheckpoint(seq)
+	}
+	r.maybePropose()
+}
+
+func (r *Replica) clientState(k sessionKey) *clientState {
+	cs := r.clients[k]
+	if cs == nil {
+		cs = &clientState{}
+		r.clients[k] = cs
+	}
+	return cs
+}

@@ -1,0 +1,71 @@
+package pbft
+
+import (
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// queued is a request waiting at the primary for a batch.
+type queued struct {
+	key sessionKey
+	req *wire.Request
+}
+
+// maybePropose issues pre-prepares while the primary has queued requests, the
+// window has room, and fewer than MaxInflightBatches of its batches await
+// execution. Requests that arrive while batches are in flight wait and form
+// the next, larger batch: batching adapts to load without a timer.
+func (r *Replica) maybePropose() {
+	if !r.isPrimary() {
+		return
+	}
+	for len(r.queue) > 0 &&
+		r.nextSeq < r.low+r.cfg.WindowSize &&
+		r.nextSeq-r.lastExec < r.cfg.MaxInflightBatches {
+		batch := r.takeBatch()
+		if len(batch) == 0 {
+			return
+		}
+		r.propose(batch)
+	}
+}
+
+// takeBatch pops up to MaxBatchSize requests that are still each session's
+// outstanding, unordered request.
+func (r *Replica) takeBatch() []*wire.Request {
+	var batch []*wire.Request
+	n := 0
+	for n < len(r.queue) && len(batch) < r.cfg.MaxBatchSize {
+		q := r.queue[n]
+		n++
+		cs := r.clients[q.key]
+		if cs == nil || cs.pending != q.req || cs.ordered {
+			continue // executed, superseded or already ordered meanwhile
+		}
+		cs.ordered = true
+		batch = append(batch, q.req)
+	}
+	r.queue = r.queue[n:]
+	if len(r.queue) == 0 {
+		r.queue = nil // let the backing array go
+	}
+	return batch
+}
+
+// propose assigns the next sequence number to batch and multicasts it.
+func (r *Replica) propose(batch []*wire.Request) {
+	r.nextSeq++
+	digests := make([]crypto.Digest, len(batch))
+	for i, req := range batch {
+		digests[i] = r.clients[keyOf(req)].pendingDigest
+	}
+	d := BatchDigest(r.cfg.ClusterID, digests)
+	pp := &wire.PrePrepare{View: r.view, Sequence: r.nextSeq, Digest: d[:], Requests: batch, Replica: r.cfg.ID}
+	pp.Signature = r.cfg.Signer.Sign(prePrepareTranscript(r.cfg.ClusterID, pp, d))
+	s := r.slot(r.nextSeq)
+	s.prePrepare, s.digest = pp, d
+	m := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}}
+	r.persist(m)
+	r.send(Broadcast, m)
+	r.maybePrepared(r.nextSeq, s)
+}

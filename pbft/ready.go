@@ -1,0 +1,70 @@
+package pbft
+
+import "github.com/bulwark-bft/bulwark/pbft/wire"
+
+// Destinations of an outbound message besides a replica id.
+const (
+	// Broadcast sends to every other replica.
+	Broadcast = -1
+	// ToClient sends to the client named by Envelope.Client.
+	ToClient = -2
+)
+
+// Envelope is one outbound message.
+type Envelope struct {
+	// To is a replica id, Broadcast or ToClient.
+	To int
+	// Client is the client's public key when To is ToClient.
+	Client string
+	Msg    *wire.Message
+}
+
+// Executed is a batch the replica applied to its service.
+type Executed struct {
+	Sequence uint64
+	View     uint64
+	// Requests are the batch's requests; Skipped[i] is true when request i was
+	// not applied because its client had already executed that timestamp.
+	Requests []*wire.Request
+	Skipped  []bool
+	// Results holds one result per request (nil where skipped).
+	Results [][]byte
+}
+
+// Ready is what a step asks the driver to do, in field order: Persist durably
+// BEFORE sending Messages (see the package comment for why).
+type Ready struct {
+	// Persist are messages binding the replica (an accepted or issued
+	// pre-prepare, its own prepare or commit), to be synced before Messages.
+	Persist []*wire.Message
+	// Messages are to be sent once Persist is durable.
+	Messages []Envelope
+	// Executed are the batches applied in this step, in sequence order.
+	Executed []Executed
+	// Restored is a state transfer the replica completed in this step: its
+	// service and reply cache now hold this snapshot, proven by its
+	// certificate, and it continues from the snapshot's sequence number.
+	// Batches in Executed above its sequence number were executed after it.
+	Restored *wire.StateSnapshot
+}
+
+// Empty reports whether there is nothing to do.
+func (rd Ready) Empty() bool {
+	return len(rd.Persist) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil
+}
+
+// From names the authenticated peer a message arrived from.
+type From struct {
+	// Replica is the sending replica's id, or -1 for a client connection.
+	Replica int
+	// Client is the client's public key bytes when Replica is -1.
+	Client string
+}
+
+// FromReplica is a message from replica id.
+func FromReplica(id uint32) From { return From{Replica: int(id)} }
+
+// FromClient is a message from the client holding key.
+func FromClient(key []byte) From { return From{Replica: -1, Client: string(key)} }
+
+func (f From) isClient() bool { return f.Replica < 0 }

@@ -1,0 +1,183 @@
+package pbft
+
+import (
+	"fmt"
+
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine"
+)
+
+// Replica is one PBFT replica's protocol state. It is not safe for concurrent
+// use: one goroutine (the driver's) steps it.
+type Replica struct {
+	cfg Config
+	q   quorum
+	svc statemachine.Service
+
+	view     uint64
+	low      uint64 // h, the last stable checkpoint
+	lastExec uint64 // the last executed sequence number
+	nextSeq  uint64 // at the primary: the last sequence number assigned
+	ticks    uint64
+
+	slots   map[uint64]*slot // (low, low+L]; never iterated for output order
+	clients map[sessionKey]*clientState
+	queue   []queued // at the primary: requests awaiting a batch, FIFO
+
+	checkpoints   map[uint64]*checkpointVotes // (low, low+L]
+	ownCheckpoint map[uint64]*wire.Checkpoint // ours, for retransmission
+	stableCert    []*wire.Checkpoint          // proof of low
+	peers         []peerProgress              // by replica id, from Status
+	ahead         []*wire.Checkpoint          // by replica: its latest checkpoint beyond the window
+	snapshots     map[uint64]snapshot         // ours at our checkpoints in [low, low+L]
+	transfer      transfer                    // where to fetch state from, if behind
+	progressTick  uint64                      // tick of the last execution
+
+	ready Ready
+	stats Stats
+}
+
+// New makes a replica in view 0 with an empty log.
+func New(cfg Config) (*Replica, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	q, _ := newQuorum(len(cfg.Replicas))
+	return &Replica{
+		cfg:           cfg,
+		q:             q,
+		svc:           cfg.Service,
+		slots:         make(map[uint64]*slot),
+		clients:       make(map[sessionKey]*clientState),
+		checkpoints:   make(map[uint64]*checkpointVotes),
+		ownCheckpoint: make(map[uint64]*wire.Checkpoint),
+		peers:         make([]peerProgress, q.n),
+		ahead:         make([]*wire.Checkpoint, q.n),
+		snapshots:     make(map[uint64]snapshot),
+		stats:         newStats(),
+	}, nil
+}
+
+// Step handles one message from an authenticated peer. A non-nil error says
+// why the message was dropped; the replica's state is then unchanged but for
+// its drop counters.
+func (r *Replica) Step(from From, m *wire.Message) error {
+	if m == nil {
+		return r.drop(ErrMalformed, "nil message")
+	}
+	if req := m.GetRequest(); req != nil {
+		return r.onRequest(from, req)
+	}
+	if from.isClient() {
+		return r.drop(ErrSenderMismatch, "client sent a replica message")
+	}
+	if from.Replica >= r.q.n {
+		return r.drop(ErrSenderMismatch, "unknown replica %d", from.Replica)
+	}
+	switch c := m.Content.(type) {
+	case *wire.Message_PrePrepare:
+		return r.onPrePrepare(from, c.PrePrepare)
+	case *wire.Message_Prepare:
+		return r.onPrepare(from, c.Prepare)
+	case *wire.Message_Commit:
+		return r.onCommit(from, c.Commit)
+	case *wire.Message_Checkpoint:
+		return r.onCheckpoint(from, c.Checkpoint)
+	case *wire.Message_Status:
+		return r.onStatus(from, c.Status)
+	case *wire.Message_FetchState:
+		return r.onFetchState(from, c.FetchState)
+	case *wire.Message_StateSnapshot:
+		return r.onStateSnapshot(from, c.StateSnapshot)
+	default:
+		return r.drop(ErrMalformed, "unexpected message type %T", m.Content)
+	}
+}
+
+// Tick advances the replica's clock by one tick.
+func (r *Replica) Tick() {
+	r.ticks++
+	if r.ticks%r.cfg.StatusTicks == 0 {
+		r.broadcastStatus()
+	}
+	r.maybeFetchState()
+	r.maybePropose()
+}
+
+// HasReady reports whether Ready has anything to do.
+func (r *Replica) HasReady() bool { return !r.ready.Empty() }
+
+// Ready hands over what the steps since the last call produced; the driver
+// must carry it out in the documented order.
+func (r *Replica) Ready() Ready {
+	rd := r.ready
+	r.ready = Ready{}
+	return rd
+}
+
+// ID is the replica's id.
+func (r *Replica) ID() uint32 { return r.cfg.ID }
+
+// View is the current view.
+func (r *Replica) View() uint64 { return r.view }
+
+// Primary is the primary of the current view.
+func (r *Replica) Primary() uint32 { return r.q.primary(r.view) }
+
+// LastExecuted is the highest executed sequence number.
+func (r *Replica) LastExecuted() uint64 { return r.lastExec }
+
+// StableCheckpoint is the low watermark h.
+func (r *Replica) StableCheckpoint() uint64 { return r.low }
+
+// Stats returns a copy of the replica's counters.
+func (r *Replica) Stats() Stats {
+	s := r.stats
+	s.Dropped = make(map[string]uint64, len(r.stats.Dropped))
+	for k, v := range r.stats.Dropped {
+		s.Dropped[k] = v
+	}
+	return s
+}
+
+// RetainedSlots is how many sequence numbers the replica holds log state
+// for; the window bounds it.
+func (r *Replica) RetainedSlots() int { return len(r.slots) }
+
+func (r *Replica) isPrimary() bool { return r.q.primary(r.view) == r.cfg.ID }
+
+func (r *Replica) inWindow(seq uint64) bool {
+	return seq > r.low && seq <= r.low+r.cfg.WindowSize
+}
+
+func (r *Replica) send(to int, m *wire.Message) {
+	r.ready.Messages = append(r.ready.Messages, Envelope{To: to, Msg: m})
+}
+
+func (r *Replica) persist(m *wire.Message) {
+	r.ready.Persist = append(r.ready.Persist, m)
+}
+
+// verifyReplica checks a signature by replica id over msg.
+func (r *Replica) verifyReplica(id uint32, msg, sig []byte) error {
+	if int(id) >= r.q.n {
+		return r.drop(ErrMalformed, "replica %d does not exist", id)
+	}
+	if !r.cfg.Verifier.Verify(r.cfg.Replicas[id], msg, sig) {
+		return r.drop(ErrBadSignature, "from replica %d", id)
+	}
+	return nil
+}
+
+// checkSender enforces that a message comes straight from its signer.
+func (r *Replica) checkSender(from From, signer uint32) error {
+	if from.Replica != int(signer) {
+		return r.drop(ErrSenderMismatch, "replica %d sent a message signed as %d", from.Replica, signer)
+	}
+	return nil
+}
+
+func (r *Replica) String() string {
+	return fmt.Sprintf("replica %d view %d h %d exec %d", r.cfg.ID, r.view, r.low, r.lastExec)
+}

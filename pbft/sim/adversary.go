@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// Kind is what a faulty replica does. A faulty replica runs the honest core
+// and its adversary rewrites what the core sends: a decorator at the send
+// boundary. It holds only its own key, so it cannot forge others' messages.
+type Kind int
+
+// The adversaries.
+const (
+	Honest       Kind = iota
+	Silent            // sends nothing
+	BadSignature      // corrupts the signature of every signed message
+	WrongDigest       // prepares and commits for a digest nobody proposed, validly signed
+	Replay            // also resends old messages it sent or received, to random replicas
+	WrongResult       // replies to clients with a wrong result (all such replicas the same one)
+	Equivocate        // as primary, sends different valid pre-prepares to different backups
+	numKinds
+)
+
+func (k Kind) String() string {
+	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result", "equivocate"}[k]
+}
+
+// Adversary makes Replica faulty in the given way.
+type Adversary struct {
+	Replica int
+	Kind    Kind
+}
+
+func (a Adversary) String() string { return fmt.Sprintf("%d:%s", a.Replica, a.Kind) }
+
+// RandomAdversaries picks count distinct replicas out of n and a kind for each.
+func RandomAdversaries(seed uint64, n, count int) []Adversary {
+	rng := newRand(seed ^ 0xadd)
+	ids := rng.Perm(n)[:count]
+	out := make([]Adversary, count)
+	for i, id := range ids {
+		out[i] = Adversary{Replica: id, Kind: Kind(1 + rng.IntN(int(numKinds)-1))}
+	}
+	return out
+}
+
+const replayMemory = 256
+
+// corrupt returns what faulty replica id really sends instead of env.
+func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
+	n := s.replicas[id]
+	switch n.adv.Kind {
+	case Honest:
+		return []pbft.Envelope{env}
+	case Silent:
+		return nil
+	case BadSignature:
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: badSignature(env.Msg)}}
+	case WrongDigest:
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.wrongDigest(n, env.Msg)}}
+	case Replay:
+		return s.replay(id, env)
+	case WrongResult:
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: wrongResult(env.Msg)}}
+	case Equivocate:
+		return s.equivocate(n, id, env)
+	}
+	return nil
+}
+
+func badSignature(m *wire.Message) *wire.Message {
+	m = proto.Clone(m).(*wire.Message)
+	flip := func(sig []byte) {
+		if len(sig) > 0 {
+			sig[0] ^= 0x80
+		}
+	}
+	switch c := m.Content.(type) {
+	case *wire.Message_PrePrepare:
+		flip(c.PrePrepare.Signature)
+	case *wire.Message_Prepare:
+		flip(c.Prepare.Signature)
+	case *wire.Message_Commit:
+		flip(c.Commit.Signature)
+	case *wire.Message_Checkpoint:
+		flip(c.Checkpoint.Signature)
+	}
+	return m
+}
+
+func (s *Sim) wrongDigest(n *node, m *wire.Message) *wire.Message {
+	var d crypto.Digest
+	for i := range d {
+		d[i] = byte(s.rng.Uint32())
+	}
+	switch m.Content.(type) {
+	case *wire.Message_Prepare:
+		m = proto.Clone(m).(*wire.Message)
+		p := m.GetPrepare()
+		p.Digest = d[:]
+		_ = pbft.SignPrepare(n.signer, "sim", p)
+	case *wire.Message_Commit:
+		m = proto.Clone(m).(*wire.Message)
+		c := m.GetCommit()
+		c.Digest = d[:]
+		_ = pbft.SignCommit(n.signer, "sim", c)
+	}
+	return m
+}
+
+func (s *Sim) replay(id int, env pbft.Envelope) []pbft.Envelope {
+	n := s.replicas[id]
+	out := []pbft.Envelope{env}
+	if env.To != pbft.ToClient {
+		if len(n.seen) < replayMemory {
+			n.seen = append(n.seen, env.Msg)
+		} else {
+			n.seen[s.rng.IntN(replayMemory)] = env.Msg
+		}
+	}
+	if len(n.seen) > 0 && s.rng.IntN(3) == 0 {
+		out = append(out, pbft.Envelope{To: s.rng.IntN(len(s.replicas)), Msg: n.seen[s.rng.IntN(len(n.seen))]})
+	}
+	return out
+}
+
+// observe lets a replaying adversary remember messages it received, which it
+// will later resend as if they were its own.
+func (s *Sim) observe(id int, m *wire.Message) {
+	n := s.replicas[id]
+	if n.adv.Kind == Replay && m.GetRequest() == nil && len(n.seen) < replayMemory {
+		n.seen = append(n.seen, m)
+	}
+}
+
+var evil = []byte("evil")
+
+func wrongResult(m *wire.Message) *wire.Message {
+	if m.GetReply() == nil {
+		return m
+	}
+	m = proto.Clone(m).(*wire.Message)
+	m.GetReply().Result = evil
+	return m
+}
+
+// equivocate sends half of the backups a different, validly signed batch for
+// the same (view, sequence): the original minus its last request.
+func (s *Sim) equivocate(n *node, id int, env pbft.Envelope) []pbft.Envelope {
+	pp := env.Msg.GetPrePrepare()
+	if pp == nil || env.To != pbft.Broadcast {
+		return []pbft.Envelope{env}
+	}
+	alt := proto.Clone(pp).(*wire.PrePrepare)
+	alt.Requests = alt.Requests[:max(len(alt.Requests)-1, 0)]
+	digests := make([]crypto.Digest, len(alt.Requests))
+	for i, r := range alt.Requests {
+		digests[i] = pbft.RequestDigest("sim", r)
+	}
+	d := pbft.BatchDigest("sim", digests)
+	alt.Digest = d[:]
+	_ = pbft.SignPrePrepare(n.signer, "sim", alt)
+	altMsg := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
+	var out []pbft.Envelope
+	for to := range s.replicas {
+		if to == id {
+			continue
+		}
+		m := env.Msg
+		if to%2 == 1 {
+			m = altMsg
+		}
+		out = append(out, pbft.Envelope{To: to, Msg: m})
+	}
+	return out
+}

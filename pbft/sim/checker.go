@@ -1,0 +1,167 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/client"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+)
+
+// opKey names one client operation.
+type opKey struct {
+	client    string
+	session   uint64
+	timestamp uint64
+}
+
+type sessionID struct {
+	client  string
+	session uint64
+}
+
+// committedBatch is what the committed order holds at one sequence number,
+// with the outcome of executing it on an independent reference service.
+type committedBatch struct {
+	digest  crypto.Digest
+	skipped []bool
+	results [][]byte
+}
+
+// checker holds the invariants. The first correct replica to execute a
+// sequence number fixes the committed order there; the checker re-executes
+// that order on its own key-value store, applying PBFT's timestamp rule
+// itself, and every correct replica and every accepted client result must
+// agree with it.
+type checker struct {
+	s         *Sim
+	order     []committedBatch // by sequence-1
+	ref       *kv.Store
+	refLast   map[sessionID]uint64
+	results   map[opKey][]byte
+	lastExec  []uint64 // by replica
+	completed int
+	transfers int
+	// progressAt is the last time a batch executed or an operation completed.
+	progressAt uint64
+}
+
+func newChecker(s *Sim) *checker {
+	return &checker{
+		s:        s,
+		ref:      kv.New(),
+		refLast:  make(map[sessionID]uint64),
+		results:  make(map[opKey][]byte),
+		lastExec: make([]uint64, len(s.replicas)),
+	}
+}
+
+// executed checks the batches a correct replica just executed, and where it
+// installed a snapshot instead.
+func (c *checker) executed(id int, batches []pbft.Executed, restored *wire.StateSnapshot) error {
+	restore := func() {
+		if restored != nil && restored.GetSequence() > c.lastExec[id] {
+			c.lastExec[id] = restored.GetSequence()
+			c.transfers++
+		}
+	}
+	defer restore()
+	for _, ex := range batches {
+		if restored != nil && ex.Sequence > restored.GetSequence() {
+			restore()
+		}
+		if ex.Sequence != c.lastExec[id]+1 {
+			return fmt.Errorf("replica %d executed sequence %d after %d: not in order", id, ex.Sequence, c.lastExec[id])
+		}
+		c.lastExec[id] = ex.Sequence
+		c.progressAt = c.s.now
+		digests := make([]crypto.Digest, len(ex.Requests))
+		for i, r := range ex.Requests {
+			digests[i] = pbft.RequestDigest("sim", r)
+		}
+		d := pbft.BatchDigest("sim", digests)
+		if ex.Sequence > uint64(len(c.order)) {
+			c.commit(ex, d)
+		}
+		want := c.order[ex.Sequence-1]
+		if want.digest != d {
+			return fmt.Errorf("SAFETY: replica %d executed batch %x at sequence %d, another correct replica executed %x",
+				id, d[:4], ex.Sequence, want.digest[:4])
+		}
+		for i := range ex.Requests {
+			if ex.Skipped[i] != want.skipped[i] {
+				return fmt.Errorf("replica %d at sequence %d request %d: skipped=%v, the timestamp rule says %v",
+					id, ex.Sequence, i, ex.Skipped[i], want.skipped[i])
+			}
+			if !bytes.Equal(ex.Results[i], want.results[i]) {
+				return fmt.Errorf("replica %d at sequence %d request %d: result %q, the committed order gives %q",
+					id, ex.Sequence, i, ex.Results[i], want.results[i])
+			}
+		}
+	}
+	return nil
+}
+
+// commit extends the committed order by one batch and executes it on the
+// reference store.
+func (c *checker) commit(ex pbft.Executed, d crypto.Digest) {
+	b := committedBatch{digest: d, skipped: make([]bool, len(ex.Requests)), results: make([][]byte, len(ex.Requests))}
+	var ops [][]byte
+	var run []int
+	for i, r := range ex.Requests {
+		sid := sessionID{string(r.GetClientKey()), r.GetSession()}
+		if r.GetTimestamp() <= c.refLast[sid] {
+			b.skipped[i] = true
+			continue
+		}
+		c.refLast[sid] = r.GetTimestamp()
+		ops = append(ops, r.GetOperation())
+		run = append(run, i)
+	}
+	res := c.ref.Apply(ex.Sequence, ops)
+	for j, i := range run {
+		r := ex.Requests[i]
+		k := opKey{string(r.GetClientKey()), r.GetSession(), r.GetTimestamp()}
+		b.results[i] = res[j]
+		c.results[k] = res[j]
+	}
+	c.order = append(c.order, b)
+}
+
+// accepted checks a result a client accepted against the committed order.
+func (c *checker) accepted(clientKey string, session uint64, res client.Result) error {
+	c.completed++
+	c.progressAt = c.s.now
+	want, ok := c.results[opKey{clientKey, session, res.Timestamp}]
+	if !ok {
+		return fmt.Errorf("client session %d accepted a result for timestamp %d that no correct replica executed", session, res.Timestamp)
+	}
+	if !bytes.Equal(want, res.Result) {
+		return fmt.Errorf("client session %d accepted %q for timestamp %d; the committed order gives %q", session, res.Result, res.Timestamp, want)
+	}
+	return nil
+}
+
+// atEnd checks liveness where the protocol promises it, and that correct
+// replicas at the same sequence number hold the same state.
+func (c *checker) atEnd() error {
+	digests := make(map[uint64]crypto.Digest)
+	for id, n := range c.s.replicas {
+		if n.adv.Kind != Honest {
+			continue
+		}
+		d := n.r.StateDigest()
+		if prev, ok := digests[n.r.LastExecuted()]; ok && prev != d {
+			return fmt.Errorf("replica %d's state digest at %d differs from another correct replica's", id, n.r.LastExecuted())
+		}
+		digests[n.r.LastExecuted()] = d
+	}
+	if c.s.replicas[0].adv.Kind == Honest && c.completed < c.s.opts.Operations {
+		return fmt.Errorf("LIVENESS: with a correct primary only %d of %d operations completed by time %d",
+			c.completed, c.s.opts.Operations, c.s.now)
+	}
+	return nil
+}

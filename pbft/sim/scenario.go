@@ -1,0 +1,36 @@
+package sim
+
+import "github.com/bulwark-bft/bulwark/pbft"
+
+// RandomOptions draws a run's faults and workload from its seed: network
+// loss, duplication and delay, f random adversaries, 3 to 5 clients with 1 to
+// 4 sessions each. Every 16th seed signs with real ed25519.
+func RandomOptions(seed uint64, n, operations int) Options {
+	rng := newRand(seed ^ 0x5eed)
+	f := (n - 1) / 3
+	return Options{
+		Seed:       seed,
+		Replicas:   n,
+		Clients:    3 + rng.IntN(3),
+		Sessions:   1 + rng.IntN(4),
+		Operations: operations,
+		Keys:       1 + rng.IntN(8),
+		RealCrypto: seed%16 == 0,
+		Network: Network{
+			DropRate:      rng.Float64() * 0.1,
+			DuplicateRate: rng.Float64() * 0.1,
+			MinDelay:      1,
+			MaxDelay:      uint64(5 + rng.IntN(60)),
+		},
+		Adversaries: RandomAdversaries(seed, n, f),
+		TickEvery:   10,
+		Deadline:    2_000_000,
+		Replica: pbft.Config{
+			CheckpointInterval: uint64(4 << rng.IntN(3)),
+			MaxBatchSize:       1 + rng.IntN(16),
+			MaxInflightBatches: uint64(1 + rng.IntN(4)),
+			StatusTicks:        5,
+		},
+		RetransmitTicks: 30,
+	}
+}

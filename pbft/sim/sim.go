@@ -1,0 +1,240 @@
+// Package sim is Bulwark's deterministic simulator: real replica and client
+// cores in one goroutine, virtual time, an event queue ordered by time then
+// insertion, a lossy reordering network and Byzantine replicas, all driven by
+// one seed. Invariants are checked after every event; a violation names the
+// seed that reproduces it.
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/crypto/cryptotest"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+)
+
+// Options configure one simulated run.
+type Options struct {
+	Seed     uint64
+	Replicas int // n = 3f+1
+	// Clients are client keys; each runs Sessions sessions concurrently.
+	Clients, Sessions int
+	// Operations is the total number of client operations in the run.
+	Operations int
+	// Keys is the size of the key space the workload touches.
+	Keys int
+	// RealCrypto signs with ed25519 instead of the keyed-hash test scheme.
+	RealCrypto bool
+	Network    Network
+	// Adversaries are the faulty replicas and what each does; at most f.
+	Adversaries []Adversary
+	// TickEvery is the time between ticks of every node.
+	TickEvery uint64
+	// Deadline is the virtual time at which the run stops.
+	Deadline uint64
+	// Replica tunes the replica cores (identity fields are filled in).
+	Replica pbft.Config
+	// RetransmitTicks is the clients' retransmission timeout.
+	RetransmitTicks uint64
+}
+
+// Stats summarise a run.
+type Stats struct {
+	Sent, Dropped, Duplicated, Events uint64
+	Completed                         int
+	EndTime                           uint64
+	ExecutedBatches                   uint64
+	Retransmissions                   uint64
+}
+
+// Sim is one simulated cluster.
+type Sim struct {
+	opts     Options
+	rng      *rand.Rand
+	now      uint64
+	order    uint64
+	queue    eventQueue
+	replicas []*node
+	clients  []*clientProc
+	byKey    map[string]int // client key -> index into clients
+	check    *checker
+	stats    Stats
+	err      error
+}
+
+// New builds the cluster for opts.
+func New(opts Options) (*Sim, error) {
+	f := (opts.Replicas - 1) / 3
+	if len(opts.Adversaries) > f {
+		return nil, fmt.Errorf("sim: %d adversaries exceed f=%d", len(opts.Adversaries), f)
+	}
+	s := &Sim{
+		opts:  opts,
+		rng:   newRand(opts.Seed),
+		byKey: make(map[string]int),
+	}
+	newSigner, verifier := s.keys()
+	pubs := make([]crypto.PublicKey, opts.Replicas)
+	signers := make([]crypto.Signer, opts.Replicas)
+	for i := range pubs {
+		signers[i] = newSigner(fmt.Sprintf("replica-%d", i))
+		pubs[i] = signers[i].PublicKey()
+	}
+	faulty := make([]Adversary, opts.Replicas)
+	for _, a := range opts.Adversaries {
+		faulty[a.Replica] = a
+	}
+	for i := range opts.Replicas {
+		cfg := opts.Replica
+		cfg.ClusterID = "sim"
+		cfg.ID = uint32(i)
+		cfg.Replicas = pubs
+		cfg.Signer = signers[i]
+		cfg.Verifier = verifier
+		cfg.Service = kv.New()
+		r, err := pbft.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
+		}
+		s.replicas = append(s.replicas, &node{r: r, adv: faulty[i], signer: signers[i]})
+	}
+	s.check = newChecker(s)
+	s.newClients(newSigner)
+	for i := range opts.Replicas + len(s.clients) {
+		// Nodes' clocks start out of phase, as real ones do.
+		s.schedule(event{at: 1 + uint64(s.rng.Int64N(int64(max(opts.TickEvery, 1)))), node: i})
+	}
+	return s, nil
+}
+
+// keys returns how to make signers and the verifier for this run.
+func (s *Sim) keys() (func(string) crypto.Signer, crypto.Verifier) {
+	if !s.opts.RealCrypto {
+		scheme := cryptotest.NewScheme(s.opts.Seed)
+		return scheme.NewSigner, scheme
+	}
+	return func(name string) crypto.Signer {
+		seed := crypto.Hash([]byte(fmt.Sprintf("sim-%d-%s", s.opts.Seed, name)))
+		k, err := crypto.NewPrivateKeyFromSeed(seed[:])
+		if err != nil {
+			panic(err) // a 32-byte seed never fails
+		}
+		return k
+	}, crypto.Ed25519Verifier{}
+}
+
+// Run runs events until every operation completed or the deadline passed,
+// and returns the first invariant violation, naming the seed.
+func (s *Sim) Run() (Stats, error) {
+	for s.err == nil {
+		e, ok := s.next()
+		if !ok || e.at > s.opts.Deadline {
+			break
+		}
+		s.now = e.at
+		s.stats.Events++
+		s.handle(e) // checks its invariants as the event's effects happen
+		if s.done() || s.now-s.check.progressAt > stallLimit {
+			break
+		}
+	}
+	s.stats.EndTime = s.now
+	s.stats.Completed = s.check.completed
+	for _, c := range s.clients {
+		for _, ss := range c.sessions {
+			s.stats.Retransmissions += ss.core.Retransmissions()
+		}
+	}
+	if s.err == nil {
+		s.err = s.check.atEnd()
+	}
+	if s.err != nil {
+		return s.stats, fmt.Errorf("seed %d (n=%d): %w", s.opts.Seed, s.opts.Replicas, s.err)
+	}
+	return s.stats, nil
+}
+
+func (s *Sim) handle(e event) {
+	if e.msg == nil {
+		s.schedule(event{at: s.now + s.opts.TickEvery, node: e.node})
+		if e.node < len(s.replicas) {
+			s.replicas[e.node].r.Tick()
+			s.flush(e.node)
+		} else {
+			s.tickClient(e.node - len(s.replicas))
+		}
+		return
+	}
+	if e.node < len(s.replicas) {
+		from := pbft.FromReplica(uint32(e.from))
+		if e.from >= len(s.replicas) {
+			from = pbft.FromClient(s.clients[e.from-len(s.replicas)].signer.PublicKey())
+		}
+		s.observe(e.node, e.msg)
+		_ = s.replicas[e.node].r.Step(from, e.msg) // drops are counted by the replica
+		s.flush(e.node)
+		return
+	}
+	s.clientReceive(e.node-len(s.replicas), e.from, e.msg)
+}
+
+// flush carries out a replica's Ready: the simulator's storage is perfect, so
+// Persist needs nothing; Executed feeds the checker; Messages go through the
+// adversary (if any) onto the network.
+func (s *Sim) flush(id int) {
+	n := s.replicas[id]
+	if !n.r.HasReady() {
+		return
+	}
+	rd := n.r.Ready()
+	if n.adv.Kind == Honest {
+		if err := s.check.executed(id, rd.Executed, rd.Restored); err != nil && s.err == nil {
+			s.err = err
+		}
+	}
+	for _, env := range rd.Messages {
+		for _, out := range s.corrupt(id, env) {
+			s.route(id, out)
+		}
+	}
+}
+
+// route expands an envelope to its destinations.
+func (s *Sim) route(from int, env pbft.Envelope) {
+	switch env.To {
+	case pbft.Broadcast:
+		for to := range s.replicas {
+			if to != from {
+				s.transmit(from, to, env.Msg)
+			}
+		}
+	case pbft.ToClient:
+		if c, ok := s.byKey[env.Client]; ok {
+			s.transmit(from, len(s.replicas)+c, env.Msg)
+		}
+	default:
+		if env.To >= 0 && env.To < len(s.replicas) && env.To != from {
+			s.transmit(from, env.To, env.Msg)
+		}
+	}
+}
+
+// stallLimit ends a run in which no batch executed and no operation completed
+// for this long: nothing more will happen (a faulty primary and no view
+// change), or, with a correct primary, the liveness check reports it.
+const stallLimit = 30_000
+
+// done: every operation completed and acknowledged.
+func (s *Sim) done() bool { return s.check.completed >= s.opts.Operations }
+
+// node is a replica, honest or wrapped by an adversary.
+type node struct {
+	r      *pbft.Replica
+	adv    Adversary
+	signer crypto.Signer
+	// seen are messages the adversary may replay later.
+	seen []*wire.Message
+}

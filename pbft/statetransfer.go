@@ -1,0 +1,216 @@
+package pbft
+
+import (
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// snapshot is this replica's state at one of its checkpoints.
+type snapshot struct {
+	service    []byte
+	replyCache []*wire.ReplyCacheEntry
+}
+
+// transfer is a stable checkpoint above this replica's execution, proven by
+// cert, to fetch if the replica stays stuck below it.
+type transfer struct {
+	seq      uint64
+	cert     []*wire.Checkpoint
+	attempts int
+	asked    uint64 // tick of the last FetchState
+}
+
+// keepSnapshot records the state at checkpoint seq, so this replica can serve
+// it to peers that fall behind once seq becomes stable.
+func (r *Replica) keepSnapshot(seq uint64) {
+	svc, err := r.svc.Snapshot()
+	if err != nil {
+		return // a service that cannot snapshot cannot serve state transfers
+	}
+	r.snapshots[seq] = snapshot{service: svc, replyCache: r.replyCache()}
+}
+
+// learnCertificate looks among checkpoints from distinct replicas for the
+// highest sequence number 2f+1 of them agree on, above what this replica has
+// executed, and remembers it as a state transfer target.
+func (r *Replica) learnCertificate(cps []*wire.Checkpoint) {
+	for _, cp := range cps {
+		if cp == nil || cp.GetSequence() <= max(r.lastExec, r.transfer.seq) {
+			continue
+		}
+		var cert []*wire.Checkpoint
+		for _, other := range cps {
+			if other != nil && other.GetSequence() == cp.GetSequence() &&
+				string(other.GetStateDigest()) == string(cp.GetStateDigest()) {
+				cert = append(cert, other)
+			}
+		}
+		if len(cert) >= r.q.stable() {
+			r.transfer = transfer{seq: cp.GetSequence(), cert: cert}
+		}
+	}
+}
+
+// maybeFetchState asks a signer of the target checkpoint for its state when
+// execution made no progress for two Status periods. Each attempt asks the
+// next signer, so a faulty one that stays silent or serves a bad snapshot
+// only delays the transfer.
+func (r *Replica) maybeFetchState() {
+	t := &r.transfer
+	wait := 2 * r.cfg.StatusTicks
+	if t.seq <= r.lastExec || r.ticks-r.progressTick < wait || (t.attempts > 0 && r.ticks-t.asked < wait) {
+		return
+	}
+	signer := t.cert[t.attempts%len(t.cert)].GetReplica()
+	t.attempts++
+	t.asked = r.ticks
+	if signer == r.cfg.ID {
+		return
+	}
+	r.send(int(signer), &wire.Message{Content: &wire.Message_FetchState{
+		FetchState: &wire.FetchState{Sequence: t.seq, Replica: r.cfg.ID},
+	}})
+}
+
+// onFetchState serves this replica's stable checkpoint when it is at least
+// as recent as the one asked for.
+func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
+	if err := r.checkSender(from, fs.GetReplica()); err != nil {
+		return err
+	}
+	snap, ok := r.snapshots[r.low]
+	if !ok || r.low < fs.GetSequence() || r.low == 0 {
+		return r.drop(ErrOutsideWindow, "state at %d asked for, stable checkpoint is %d", fs.GetSequence(), r.low)
+	}
+	r.send(int(fs.GetReplica()), &wire.Message{Content: &wire.Message_StateSnapshot{StateSnapshot: &wire.StateSnapshot{
+		Sequence: r.low, ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
+		Certificate: r.stableCert, Replica: r.cfg.ID,
+	}}})
+	return nil
+}
+
+// onStateSnapshot installs a snapshot above this replica's execution once its
+// certificate holds and the restored state has the certified digest. A bad
+// or truncated snapshot is dropped and the state left as it was.
+func (r *Replica) onStateSnapshot(from From, ss *wire.StateSnapshot) error {
+	if err := r.checkSender(from, ss.GetReplica()); err != nil {
+		return err
+	}
+	if ss.GetSequence() <= r.lastExec {
+		r.stats.Duplicates++
+		return nil
+	}
+	d, err := r.checkCertificate(ss.GetSequence(), ss.GetCertificate())
+	if err != nil {
+		return err
+	}
+	cache, err := r.checkReplyCache(ss.GetReplyCache())
+	if err != nil {
+		return err
+	}
+	backup, err := r.svc.Snapshot()
+	if err != nil {
+		return r.drop(ErrMalformed, "cannot back up the service before restoring: %v", err)
+	}
+	if err := r.svc.Restore(ss.GetServiceSnapshot()); err != nil {
+		return r.drop(ErrMalformed, "service snapshot at %d: %v", ss.GetSequence(), err)
+	}
+	got := crypto.Hash(crypto.NewTranscript(tagState, r.cfg.ClusterID).
+		Digest(r.svc.Digest()).Digest(replyCacheDigest(r.cfg.ClusterID, ss.GetReplyCache())).Sum())
+	if got != d {
+		if err := r.svc.Restore(backup); err != nil {
+			return r.drop(ErrDigestMismatch, "snapshot at %d from replica %d, and the service cannot restore its own state: %v",
+				ss.GetSequence(), ss.GetReplica(), err)
+		}
+		return r.drop(ErrDigestMismatch, "snapshot at %d from replica %d", ss.GetSequence(), ss.GetReplica())
+	}
+	r.installState(ss, cache)
+	return nil
+}
+
+// checkCertificate checks 2f+1 valid checkpoints from distinct replicas for
+// seq with one state digest, and returns that digest.
+func (r *Replica) checkCertificate(seq uint64, cert []*wire.Checkpoint) (crypto.Digest, error) {
+	var d crypto.Digest
+	if len(cert) < r.q.stable() || len(cert) > r.q.n {
+		return d, r.drop(ErrMalformed, "certificate of %d checkpoints", len(cert))
+	}
+	seen := make([]bool, r.q.n)
+	for i, cp := range cert {
+		cd, err := digestOf(cp.GetStateDigest())
+		if err != nil {
+			r.stats.Dropped[ErrMalformed.Error()]++
+			return d, err
+		}
+		if i == 0 {
+			d = cd
+		}
+		id := cp.GetReplica()
+		switch {
+		case cp.GetSequence() != seq || cd != d:
+			return d, r.drop(ErrMalformed, "certificate mixes sequence numbers or digests")
+		case int(id) >= r.q.n || seen[id]:
+			return d, r.drop(ErrMalformed, "certificate names replica %d twice or unknown", id)
+		}
+		seen[id] = true
+		if err := r.verifyReplica(id, checkpointTranscript(r.cfg.ClusterID, cp, cd), cp.GetSignature()); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+// checkReplyCache validates snapshot reply cache entries: canonical order,
+// well-formed keys and sessions.
+func (r *Replica) checkReplyCache(entries []*wire.ReplyCacheEntry) (map[sessionKey]*clientState, error) {
+	cache := make(map[sessionKey]*clientState, len(entries))
+	var prev sessionKey
+	for i, e := range entries {
+		k := sessionKey{client: string(e.GetClientKey()), session: e.GetSession()}
+		switch {
+		case len(e.GetClientKey()) != crypto.PublicKeySize || e.GetSession() >= r.cfg.MaxSessions || e.GetTimestamp() == 0:
+			return nil, r.drop(ErrMalformed, "reply cache entry %d", i)
+		case i > 0 && (k.client < prev.client || k.client == prev.client && k.session <= prev.session):
+			return nil, r.drop(ErrMalformed, "reply cache entry %d out of order", i)
+		}
+		prev = k
+		cache[k] = &clientState{lastTS: e.GetTimestamp(), lastResult: e.GetResult()}
+	}
+	return cache, nil
+}
+
+// installState makes a verified snapshot this replica's state: it becomes
+// the stable checkpoint, and the log below it is discarded.
+func (r *Replica) installState(ss *wire.StateSnapshot, cache map[sessionKey]*clientState) {
+	for k, cs := range r.clients {
+		// Requests still outstanding above the snapshot stay held.
+		if cs.pending != nil {
+			nc := cache[k]
+			if nc == nil {
+				nc = &clientState{}
+				cache[k] = nc
+			}
+			if cs.pending.GetTimestamp() > nc.lastTS {
+				nc.pending, nc.pendingDigest, nc.authentic = cs.pending, cs.pendingDigest, cs.authentic
+			}
+		}
+	}
+	seq := ss.GetSequence()
+	r.clients = cache
+	r.lastExec = seq
+	r.progressTick = r.ticks
+	r.nextSeq = max(r.nextSeq, seq)
+	r.snapshots[seq] = snapshot{service: ss.GetServiceSnapshot(), replyCache: ss.GetReplyCache()}
+	own := &wire.Checkpoint{Sequence: seq, StateDigest: ss.GetCertificate()[0].GetStateDigest(), Replica: r.cfg.ID}
+	_ = SignCheckpoint(r.cfg.Signer, r.cfg.ClusterID, own)
+	r.ownCheckpoint[seq] = own
+	if seq > r.low {
+		r.low, r.stableCert = seq, ss.GetCertificate()
+		r.collectGarbage()
+	}
+	r.transfer = transfer{}
+	r.ready.Restored = ss
+	r.stats.StateTransfers++
+	r.executeCommitted()
+	r.maybePropose()
+}
