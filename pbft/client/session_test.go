@@ -1,0 +1,130 @@
+package client
+
+import (
+	"testing"
+
+	"github.com/bulwark-bft/bulwark/crypto/cryptotest"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+var scheme = cryptotest.NewScheme(1)
+
+func newSession(t *testing.T) *Session {
+	t.Helper()
+	s, err := NewSession(Config{
+		ClusterID: "test", Replicas: 4, Signer: scheme.NewSigner("c"),
+		Session: 3, FirstTimestamp: 10, RetransmitTicks: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func replyTo(req *wire.Request, from uint32, view uint64, result string) *wire.Reply {
+	return &wire.Reply{
+		View: view, ClientKey: req.GetClientKey(), Session: req.GetSession(), Timestamp: req.GetTimestamp(),
+		Replica: from, Result: []byte(result), ReadOnly: req.GetReadOnly(),
+	}
+}
+
+func TestSubmitSignsAFreshRequest(t *testing.T) {
+	s := newSession(t)
+	req, err := s.Submit([]byte("op"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.GetTimestamp() != 10 || req.GetSession() != 3 {
+		t.Fatalf("timestamp %d session %d, want 10 and 3", req.GetTimestamp(), req.GetSession())
+	}
+	if !scheme.Verify(req.GetClientKey(), pbft.RequestTranscript("test", req), req.GetSignature()) {
+		t.Fatal("request signature does not verify")
+	}
+	if _, err := s.Submit([]byte("op2"), false); err != ErrBusy {
+		t.Fatalf("second Submit: %v, want ErrBusy", err)
+	}
+	s.Step(0, replyTo(req, 0, 0, "r"))
+	s.Step(1, replyTo(req, 1, 0, "r"))
+	next, err := s.Submit([]byte("op2"), false)
+	if err != nil || next.GetTimestamp() != 11 {
+		t.Fatalf("next request: ts %d err %v, want 11", next.GetTimestamp(), err)
+	}
+}
+
+func TestAcceptsOnlyFPlusOneMatchingFromDistinctReplicas(t *testing.T) {
+	s := newSession(t)
+	req, _ := s.Submit([]byte("op"), false)
+	steps := []struct {
+		from   uint32
+		rep    *wire.Reply
+		accept bool
+	}{
+		{0, replyTo(req, 0, 2, "evil"), false},
+		{1, replyTo(req, 1, 0, "good"), false},
+		{1, replyTo(req, 1, 0, "good"), false}, // the same replica again does not count
+		{2, replyTo(req, 3, 0, "good"), false}, // claims to be another replica
+		{2, &wire.Reply{Replica: 2, Timestamp: 9, ClientKey: req.GetClientKey(), Session: 3, Result: []byte("good")}, false}, // old timestamp
+		{3, replyTo(req, 3, 1, "good"), true},
+	}
+	for i, st := range steps {
+		res, ok := s.Step(st.from, st.rep)
+		if ok != st.accept {
+			t.Fatalf("step %d: accepted=%v, want %v", i, ok, st.accept)
+		}
+		if ok && (string(res.Result) != "good" || res.Timestamp != 10 || res.View != 0) {
+			t.Fatalf("accepted %+v", res)
+		}
+	}
+	if s.Outstanding() != nil {
+		t.Fatal("request still outstanding after acceptance")
+	}
+}
+
+func TestReadOnlyNeedsTwoFPlusOneThenFallsBackToOrdered(t *testing.T) {
+	s := newSession(t)
+	req, _ := s.Submit([]byte("get"), true)
+	s.Step(0, replyTo(req, 0, 0, "v"))
+	if _, ok := s.Step(1, replyTo(req, 1, 0, "v")); ok {
+		t.Fatal("read-only accepted with f+1 replies")
+	}
+	var resend *wire.Request
+	for range 5 {
+		resend = s.Tick()
+	}
+	if resend == nil || resend.GetReadOnly() || resend.GetTimestamp() <= req.GetTimestamp() {
+		t.Fatalf("after the timeout got %+v, want an ordered retry with a fresh timestamp", resend)
+	}
+	s2 := newSession(t)
+	req2, _ := s2.Submit([]byte("get"), true)
+	for i := range uint32(3) {
+		if _, ok := s2.Step(i, replyTo(req2, i, 0, "v")); ok != (i == 2) {
+			t.Fatalf("reply %d: accepted=%v", i, ok)
+		}
+	}
+}
+
+func TestRetransmitsTheSameRequestOnTimeout(t *testing.T) {
+	s := newSession(t)
+	req, _ := s.Submit([]byte("op"), false)
+	for i := range 4 {
+		if r := s.Tick(); r != nil {
+			t.Fatalf("tick %d retransmitted early", i)
+		}
+	}
+	if r := s.Tick(); r != req {
+		t.Fatalf("tick 5 gave %v, want the outstanding request", r)
+	}
+	if s.Retransmissions() != 1 {
+		t.Fatalf("retransmissions %d", s.Retransmissions())
+	}
+}
+
+func TestRejectsBadConfig(t *testing.T) {
+	if _, err := NewSession(Config{Replicas: 5, Signer: cryptotest.NewScheme(1).NewSigner("c")}); err == nil {
+		t.Fatal("5 replicas accepted")
+	}
+	if _, err := NewSession(Config{Replicas: 4}); err == nil {
+		t.Fatal("missing signer accepted")
+	}
+}
