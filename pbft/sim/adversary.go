@@ -24,11 +24,15 @@ const (
 	Replay            // also resends old messages it sent or received, to random replicas
 	WrongResult       // replies to clients with a wrong result (all such replicas the same one)
 	Equivocate        // as primary, sends different valid pre-prepares to different backups
+	DigestLie         // as primary, sends half the backups other requests under the signed digest
+	Repropose         // as primary, adds an already ordered request to every new batch
+	ForgeRequest      // as primary, adds a request under a client's key it cannot sign
 	numKinds
 )
 
 func (k Kind) String() string {
-	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result", "equivocate"}[k]
+	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result",
+		"equivocate", "digest-lie", "repropose", "forge-request"}[k]
 }
 
 // Adversary makes Replica faulty in the given way.
@@ -70,6 +74,10 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: wrongResult(env.Msg)}}
 	case Equivocate:
 		return s.equivocate(n, id, env)
+	case DigestLie:
+		return s.digestLie(id, env)
+	case Repropose, ForgeRequest:
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.extendBatch(n, env.Msg)}}
 	}
 	return nil
 }
@@ -179,4 +187,64 @@ func (s *Sim) equivocate(n *node, id int, env pbft.Envelope) []pbft.Envelope {
 		out = append(out, pbft.Envelope{To: to, Msg: m})
 	}
 	return out
+}
+
+// digestLie keeps the primary's signed digest but gives odd backups a batch
+// without its last request: only the digest check tells them apart.
+func (s *Sim) digestLie(id int, env pbft.Envelope) []pbft.Envelope {
+	pp := env.Msg.GetPrePrepare()
+	if pp == nil || env.To != pbft.Broadcast || len(pp.GetRequests()) == 0 {
+		return []pbft.Envelope{env}
+	}
+	alt := proto.Clone(pp).(*wire.PrePrepare)
+	alt.Requests = alt.Requests[:len(alt.Requests)-1]
+	altMsg := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
+	var out []pbft.Envelope
+	for to := range s.replicas {
+		if to != id {
+			m := env.Msg
+			if to%2 == 1 {
+				m = altMsg
+			}
+			out = append(out, pbft.Envelope{To: to, Msg: m})
+		}
+	}
+	return out
+}
+
+// extendBatch appends to a pre-prepare either a request the primary already
+// ordered earlier (Repropose: correct replicas must skip it, by its
+// timestamp) or a request it made up under a client's key with a signature it
+// cannot produce (ForgeRequest: correct replicas must refuse the batch), and
+// re-signs the batch with its own key.
+func (s *Sim) extendBatch(n *node, m *wire.Message) *wire.Message {
+	pp := m.GetPrePrepare()
+	if pp == nil {
+		return m
+	}
+	var extra *wire.Request
+	if n.adv.Kind == Repropose {
+		if len(n.ordered) > 0 {
+			extra = n.ordered[s.rng.IntN(len(n.ordered))]
+		}
+		n.ordered = append(n.ordered, pp.GetRequests()...)
+	} else if len(pp.GetRequests()) > 0 {
+		extra = proto.Clone(pp.GetRequests()[0]).(*wire.Request)
+		extra.Timestamp += 1_000_000
+		extra.Operation = []byte("forged")
+		extra.Signature = n.signer.Sign(pbft.RequestTranscript("sim", extra))
+	}
+	if extra == nil {
+		return m
+	}
+	alt := proto.Clone(pp).(*wire.PrePrepare)
+	alt.Requests = append(alt.Requests, extra)
+	digests := make([]crypto.Digest, len(alt.Requests))
+	for i, r := range alt.Requests {
+		digests[i] = pbft.RequestDigest("sim", r)
+	}
+	d := pbft.BatchDigest("sim", digests)
+	alt.Digest = d[:]
+	_ = pbft.SignPrePrepare(n.signer, "sim", alt)
+	return &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
 }

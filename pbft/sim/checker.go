@@ -37,12 +37,14 @@ type committedBatch struct {
 // itself, and every correct replica and every accepted client result must
 // agree with it.
 type checker struct {
-	s         *Sim
-	order     []committedBatch // by sequence-1
-	ref       *kv.Store
-	refLast   map[sessionID]uint64
-	results   map[opKey][]byte
-	lastExec  []uint64 // by replica
+	s        *Sim
+	order    []committedBatch // by sequence-1
+	ref      *kv.Store
+	refLast  map[sessionID]uint64
+	results  map[opKey][]byte
+	lastExec []uint64 // by replica
+	// submitted holds the digest of every request a client sent.
+	submitted map[crypto.Digest]bool
 	completed int
 	transfers int
 	// progressAt is the last time a batch executed or an operation completed.
@@ -51,11 +53,12 @@ type checker struct {
 
 func newChecker(s *Sim) *checker {
 	return &checker{
-		s:        s,
-		ref:      kv.New(),
-		refLast:  make(map[sessionID]uint64),
-		results:  make(map[opKey][]byte),
-		lastExec: make([]uint64, len(s.replicas)),
+		s:         s,
+		ref:       kv.New(),
+		refLast:   make(map[sessionID]uint64),
+		results:   make(map[opKey][]byte),
+		lastExec:  make([]uint64, len(s.replicas)),
+		submitted: make(map[crypto.Digest]bool),
 	}
 }
 
@@ -81,6 +84,9 @@ func (c *checker) executed(id int, batches []pbft.Executed, restored *wire.State
 		digests := make([]crypto.Digest, len(ex.Requests))
 		for i, r := range ex.Requests {
 			digests[i] = pbft.RequestDigest("sim", r)
+			if !c.submitted[digests[i]] {
+				return fmt.Errorf("replica %d executed a request at sequence %d that no client sent", id, ex.Sequence)
+			}
 		}
 		d := pbft.BatchDigest("sim", digests)
 		if ex.Sequence > uint64(len(c.order)) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
@@ -73,6 +74,7 @@ func (s *Sim) tickClient(c int) {
 }
 
 func (s *Sim) sendRequest(c int, req *wire.Request) {
+	s.check.submitted[pbft.RequestDigest("sim", req)] = true
 	m := &wire.Message{Content: &wire.Message_Request{Request: req}}
 	for r := range s.replicas {
 		s.transmit(len(s.replicas)+c, r, m)

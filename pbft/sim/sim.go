@@ -237,4 +237,6 @@ type node struct {
 	signer crypto.Signer
 	// seen are messages the adversary may replay later.
 	seen []*wire.Message
+	// ordered are requests a reproposing primary already ordered.
+	ordered []*wire.Request
 }
