@@ -135,6 +135,7 @@ func (r *Replica) maybeStable(seq uint64) {
 		return
 	}
 	r.low, r.stableCert = seq, cert
+	r.announceStable()
 	r.collectGarbage()
 	r.maybePropose()
 }
@@ -162,6 +163,16 @@ func (r *Replica) collectGarbage() {
 		if cp != nil && cp.GetSequence() <= r.low+r.cfg.WindowSize {
 			r.ahead[i] = nil
 		}
+	}
+}
+
+// announceStable hands the new stable checkpoint, with the state it covers,
+// to the driver to persist.
+func (r *Replica) announceStable() {
+	snap := r.snapshots[r.low]
+	r.ready.Stable = &wire.StateSnapshot{
+		Sequence: r.low, ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
+		Certificate: r.stableCert, Replica: r.cfg.ID,
 	}
 }
 

@@ -18,7 +18,7 @@ func (r *Replica) executeCommitted() {
 func (r *Replica) execute(seq uint64, s *slot) {
 	reqs := s.prePrepare.GetRequests()
 	ex := Executed{
-		Sequence: seq, View: r.view, Requests: reqs,
+		Sequence: seq, View: r.view, PrePrepare: s.prePrepare, Requests: reqs,
 		Skipped: make([]bool, len(reqs)), Results: make([][]byte, len(reqs)),
 	}
 	ops := make([][]byte, 0, len(reqs))

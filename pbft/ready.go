@@ -23,6 +23,9 @@ type Envelope struct {
 type Executed struct {
 	Sequence uint64
 	View     uint64
+	// PrePrepare is the committed pre-prepare; the driver keeps it until the
+	// next stable checkpoint so a restart can re-execute the batch.
+	PrePrepare *wire.PrePrepare
 	// Requests are the batch's requests; Skipped[i] is true when request i was
 	// not applied because its client had already executed that timestamp.
 	Requests []*wire.Request
@@ -46,11 +49,16 @@ type Ready struct {
 	// certificate, and it continues from the snapshot's sequence number.
 	// Batches in Executed above its sequence number were executed after it.
 	Restored *wire.StateSnapshot
+	// Stable is set when the stable checkpoint advanced: the state at its
+	// sequence number (service snapshot and reply cache) and the 2f+1
+	// checkpoints proving it. The driver persists it durably, then deletes
+	// every record at or below its sequence number: the log stays bounded.
+	Stable *wire.StateSnapshot
 }
 
 // Empty reports whether there is nothing to do.
 func (rd Ready) Empty() bool {
-	return len(rd.Persist) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil
+	return len(rd.Persist) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil
 }
 
 // From names the authenticated peer a message arrived from.

@@ -125,6 +125,8 @@ func (r *Replica) onStateSnapshot(from From, ss *wire.StateSnapshot) error {
 		return r.drop(ErrDigestMismatch, "snapshot at %d from replica %d", ss.GetSequence(), ss.GetReplica())
 	}
 	r.installState(ss, cache)
+	r.ready.Restored = ss
+	r.stats.StateTransfers++
 	return nil
 }
 
@@ -206,11 +208,10 @@ func (r *Replica) installState(ss *wire.StateSnapshot, cache map[sessionKey]*cli
 	r.ownCheckpoint[seq] = own
 	if seq > r.low {
 		r.low, r.stableCert = seq, ss.GetCertificate()
+		r.announceStable()
 		r.collectGarbage()
 	}
 	r.transfer = transfer{}
-	r.ready.Restored = ss
-	r.stats.StateTransfers++
 	r.executeCommitted()
 	r.maybePropose()
 }

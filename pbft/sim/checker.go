@@ -137,6 +137,12 @@ func (c *checker) commit(ex pbft.Executed, d crypto.Digest) {
 	c.order = append(c.order, b)
 }
 
+// restarted notes that replica id came back from a crash having executed up
+// to lastExec (what its disk let it re-execute).
+func (c *checker) restarted(id int, lastExec uint64) {
+	c.lastExec[id] = lastExec
+}
+
 // accepted checks a result a client accepted against the committed order.
 func (c *checker) accepted(clientKey string, session uint64, res client.Result) error {
 	c.completed++
@@ -165,9 +171,15 @@ func (c *checker) atEnd() error {
 		}
 		digests[n.r.LastExecuted()] = d
 	}
-	if c.s.replicas[0].adv.Kind == Honest && c.completed < c.s.opts.Operations {
+	if !c.s.liveness() {
+		return nil
+	}
+	if c.completed < c.s.opts.Operations {
 		return fmt.Errorf("LIVENESS: with a correct primary only %d of %d operations completed by time %d",
 			c.completed, c.s.opts.Operations, c.s.now)
+	}
+	if err := c.s.converged(); err != nil {
+		return fmt.Errorf("CONVERGENCE: after faults stopped, %w", err)
 	}
 	return nil
 }

@@ -10,10 +10,10 @@ func TestDebugSeed(t *testing.T) {
 		t.Skip()
 	}
 	opts := RandomOptions(seed, int(envUint(t, "DEBUG_N", 4)), 200)
-	opts.Deadline = envUint(t, "DEBUG_DEADLINE", 200000)
+	opts.Deadline = envUint(t, "DEBUG_DEADLINE", 2000000)
 	s, _ := New(opts)
 	st, err := s.Run()
-	t.Logf("%+v err=%v opts=%+v", st, err, opts.Replica)
+	t.Logf("%+v err=%v opts=%+v adv=%v outages=%v", st, err, opts.Replica, opts.Adversaries, opts.Outages)
 	for _, n := range s.replicas {
 		t.Logf("%v %v slots=%d stats=%+v", n.r, n.adv, n.r.RetainedSlots(), n.r.Stats())
 	}

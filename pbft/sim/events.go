@@ -11,10 +11,12 @@ import (
 type event struct {
 	at    uint64
 	order uint64
-	// A delivery when msg is set, else a tick of node.
-	node int
-	from int
-	msg  *wire.Message
+	// A control action when action is set, a delivery when msg is set, else
+	// a tick of node.
+	node   int
+	from   int
+	msg    *wire.Message
+	action func()
 }
 
 type eventQueue []event

@@ -16,6 +16,10 @@ type Network struct {
 // transmit puts m on the link from -> to, subject to the fault model.
 func (s *Sim) transmit(from, to int, m *wire.Message) {
 	s.stats.Sent++
+	if s.isCutOff(from) || s.isCutOff(to) {
+		s.stats.Dropped++
+		return
+	}
 	if s.rng.Float64() < s.opts.Network.DropRate {
 		s.stats.Dropped++
 		return
@@ -36,4 +40,8 @@ func (s *Sim) delay() uint64 {
 		return max(lo, 1)
 	}
 	return max(lo+uint64(s.rng.Int64N(int64(hi-lo+1))), 1)
+}
+
+func (s *Sim) isCutOff(node int) bool {
+	return node < len(s.replicas) && s.replicas[node].cutOff
 }

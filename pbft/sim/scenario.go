@@ -23,6 +23,7 @@ func RandomOptions(seed uint64, n, operations int) Options {
 			MaxDelay:      uint64(5 + rng.IntN(60)),
 		},
 		Adversaries: RandomAdversaries(seed, n, f),
+		Outages:     randomOutages(seed, n, f),
 		TickEvery:   10,
 		Deadline:    2_000_000,
 		Replica: pbft.Config{
@@ -33,4 +34,33 @@ func RandomOptions(seed uint64, n, operations int) Options {
 		},
 		RetransmitTicks: 30,
 	}
+}
+
+// randomOutages gives half the seeds 1 to f crashes or partitions of correct
+// replicas, some far longer than it takes the others to move past the window.
+func randomOutages(seed uint64, n, f int) []Outage {
+	rng := newRand(seed ^ 0xc4a5)
+	if rng.IntN(2) == 0 {
+		return nil
+	}
+	faulty := make(map[int]bool)
+	for _, a := range RandomAdversaries(seed, n, f) {
+		faulty[a.Replica] = true
+	}
+	var out []Outage
+	for _, id := range rng.Perm(n) {
+		if len(out) == 1+rng.IntN(f) {
+			break
+		}
+		if faulty[id] {
+			continue
+		}
+		out = append(out, Outage{
+			Replica:  id,
+			Crash:    rng.IntN(2) == 0,
+			At:       uint64(rng.IntN(5_000)),
+			Duration: uint64(200 + rng.IntN(20_000)),
+		})
+	}
+	return out
 }

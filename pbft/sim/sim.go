@@ -31,6 +31,8 @@ type Options struct {
 	Network    Network
 	// Adversaries are the faulty replicas and what each does; at most f.
 	Adversaries []Adversary
+	// Outages crash and restart correct replicas or cut them off for a while.
+	Outages []Outage
 	// TickEvery is the time between ticks of every node.
 	TickEvery uint64
 	// Deadline is the virtual time at which the run stops.
@@ -48,6 +50,7 @@ type Stats struct {
 	EndTime                           uint64
 	ExecutedBatches                   uint64
 	Retransmissions                   uint64
+	Restarts, StateTransfers          int
 }
 
 // Sim is one simulated cluster.
@@ -62,7 +65,9 @@ type Sim struct {
 	byKey    map[string]int // client key -> index into clients
 	check    *checker
 	stats    Stats
-	err      error
+	// faultsEnd is when the last outage ends.
+	faultsEnd uint64
+	err       error
 }
 
 // New builds the cluster for opts.
@@ -99,10 +104,11 @@ func New(opts Options) (*Sim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
 		}
-		s.replicas = append(s.replicas, &node{r: r, adv: faulty[i], signer: signers[i]})
+		s.replicas = append(s.replicas, &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], disk: &disk{}})
 	}
 	s.check = newChecker(s)
 	s.newClients(newSigner)
+	s.scheduleOutages()
 	for i := range opts.Replicas + len(s.clients) {
 		// Nodes' clocks start out of phase, as real ones do.
 		s.schedule(event{at: 1 + uint64(s.rng.Int64N(int64(max(opts.TickEvery, 1)))), node: i})
@@ -143,6 +149,10 @@ func (s *Sim) Run() (Stats, error) {
 	}
 	s.stats.EndTime = s.now
 	s.stats.Completed = s.check.completed
+	s.stats.StateTransfers = s.check.transfers
+	for _, n := range s.replicas {
+		s.stats.Restarts += n.restarts
+	}
 	for _, c := range s.clients {
 		for _, ss := range c.sessions {
 			s.stats.Retransmissions += ss.core.Retransmissions()
@@ -158,6 +168,16 @@ func (s *Sim) Run() (Stats, error) {
 }
 
 func (s *Sim) handle(e event) {
+	if e.action != nil {
+		e.action()
+		return
+	}
+	if e.node < len(s.replicas) && s.replicas[e.node].down {
+		if e.msg == nil {
+			s.schedule(event{at: s.now + s.opts.TickEvery, node: e.node})
+		}
+		return
+	}
 	if e.msg == nil {
 		s.schedule(event{at: s.now + s.opts.TickEvery, node: e.node})
 		if e.node < len(s.replicas) {
@@ -190,6 +210,7 @@ func (s *Sim) flush(id int) {
 		return
 	}
 	rd := n.r.Ready()
+	n.disk.write(rd)
 	if n.adv.Kind == Honest {
 		if err := s.check.executed(id, rd.Executed, rd.Restored); err != nil && s.err == nil {
 			s.err = err
@@ -227,14 +248,49 @@ func (s *Sim) route(from int, env pbft.Envelope) {
 // change), or, with a correct primary, the liveness check reports it.
 const stallLimit = 30_000
 
-// done: every operation completed and acknowledged.
-func (s *Sim) done() bool { return s.check.completed >= s.opts.Operations }
+// done: every operation completed and, where a correct primary promises it,
+// every correct replica caught up with the others.
+func (s *Sim) done() bool {
+	return s.check.completed >= s.opts.Operations && s.now >= s.faultsEnd &&
+		(!s.liveness() || s.converged() == nil)
+}
+
+// liveness: the run can promise progress, its primary being correct.
+func (s *Sim) liveness() bool { return s.replicas[0].adv.Kind == Honest }
+
+// converged reports why correct replicas differ, or nil once every one that
+// is up executed the same sequence number and holds the same state.
+func (s *Sim) converged() error {
+	var first *node
+	for id, n := range s.replicas {
+		if n.adv.Kind != Honest || n.down {
+			continue
+		}
+		if first == nil {
+			first = n
+			continue
+		}
+		if n.r.LastExecuted() != first.r.LastExecuted() {
+			return fmt.Errorf("replica %d executed up to %d, replica %d up to %d",
+				id, n.r.LastExecuted(), first.r.ID(), first.r.LastExecuted())
+		}
+		if n.r.StateDigest() != first.r.StateDigest() {
+			return fmt.Errorf("replicas %d and %d differ in state at %d", id, first.r.ID(), n.r.LastExecuted())
+		}
+	}
+	return nil
+}
 
 // node is a replica, honest or wrapped by an adversary.
 type node struct {
-	r      *pbft.Replica
-	adv    Adversary
-	signer crypto.Signer
+	r    *pbft.Replica
+	cfg  pbft.Config
+	disk *disk
+	// down: crashed; cutOff: nothing reaches it or leaves it.
+	down, cutOff bool
+	restarts     int
+	adv          Adversary
+	signer       crypto.Signer
 	// seen are messages the adversary may replay later.
 	seen []*wire.Message
 	// ordered are requests a reproposing primary already ordered.

@@ -25,6 +25,7 @@ func runSeeds(t *testing.T, n int, defaultSeeds uint64) {
 	start := envUint(t, "BULWARK_SIM_SEED_START", 1)
 	const operations = 200
 	var events, completed uint64
+	var restarts, transfers int
 	for seed := start; seed < start+seeds; seed++ {
 		opts := RandomOptions(seed, n, operations)
 		s, err := New(opts)
@@ -33,13 +34,16 @@ func runSeeds(t *testing.T, n int, defaultSeeds uint64) {
 		}
 		st, err := s.Run()
 		if err != nil {
-			t.Fatalf("%v\nadversaries %v, network %+v\nrerun: BULWARK_SIM_SEEDS=1 BULWARK_SIM_SEED_START=%d go test ./pbft/sim -run 'Simulation/n=%d'",
-				err, opts.Adversaries, opts.Network, seed, n)
+			t.Fatalf("%v\nadversaries %v, outages %v, network %+v\nrerun: BULWARK_SIM_SEEDS=1 BULWARK_SIM_SEED_START=%d go test ./pbft/sim -run 'Simulation/n=%d'",
+				err, opts.Adversaries, opts.Outages, opts.Network, seed, n)
 		}
 		events += st.Events
+		restarts += st.Restarts
+		transfers += st.StateTransfers
 		completed += uint64(st.Completed)
 	}
-	t.Logf("n=%d: %d seeds from %d, %d events, %d operations completed", n, seeds, start, events, completed)
+	t.Logf("n=%d: %d seeds from %d, %d events, %d operations completed, %d restarts, %d state transfers",
+		n, seeds, start, events, completed, restarts, transfers)
 }
 
 func TestSimulation(t *testing.T) {

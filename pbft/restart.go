@@ -1,0 +1,110 @@
+package pbft
+
+import (
+	"fmt"
+
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// Durable is what a replica's driver persisted, handed back at start-up.
+type Durable struct {
+	// View is the last view the replica persisted.
+	View uint64
+	// Stable is the latest persisted Ready.Stable, or nil before the first.
+	Stable *wire.StateSnapshot
+	// Log holds the Ready.Persist messages kept since Stable: accepted or
+	// issued pre-prepares and the replica's own prepares and commits.
+	Log []*wire.Message
+	// Committed holds the pre-prepares of Ready.Executed batches kept since
+	// Stable, in any order.
+	Committed []*wire.PrePrepare
+}
+
+// Restart makes a replica from what its driver persisted: it restores the
+// stable checkpoint's state, re-executes the committed batches above it, and
+// takes back every message it sent, so it never contradicts them.
+func Restart(cfg Config, d Durable) (*Replica, error) {
+	r, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.view = d.View
+	if ss := d.Stable; ss != nil {
+		if err := r.restoreStable(ss); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range d.Log {
+		r.restoreMessage(m)
+	}
+	committed := make(map[uint64]*wire.PrePrepare, len(d.Committed))
+	for _, pp := range d.Committed {
+		committed[pp.GetSequence()] = pp
+	}
+	for pp := committed[r.lastExec+1]; pp != nil; pp = committed[r.lastExec+1] {
+		if !r.inWindow(pp.GetSequence()) {
+			break
+		}
+		d, err := digestOf(pp.GetDigest())
+		if err != nil {
+			return nil, fmt.Errorf("restart: committed batch %d: %w", pp.GetSequence(), err)
+		}
+		s := r.slot(pp.GetSequence())
+		s.prePrepare, s.digest, s.prepared, s.committed = pp, d, true, true
+		r.execute(pp.GetSequence(), s)
+	}
+	r.ready = Ready{Messages: r.ready.Messages} // nothing new to persist
+	return r, nil
+}
+
+// restoreStable installs the persisted stable checkpoint, trusting the
+// replica's own disk but still checking the certificate's shape.
+func (r *Replica) restoreStable(ss *wire.StateSnapshot) error {
+	if _, err := r.checkCertificate(ss.GetSequence(), ss.GetCertificate()); err != nil {
+		return fmt.Errorf("restart: stable checkpoint %d: %w", ss.GetSequence(), err)
+	}
+	cache, err := r.checkReplyCache(ss.GetReplyCache())
+	if err != nil {
+		return fmt.Errorf("restart: reply cache: %w", err)
+	}
+	if err := r.svc.Restore(ss.GetServiceSnapshot()); err != nil {
+		return fmt.Errorf("restart: service snapshot at %d: %w", ss.GetSequence(), err)
+	}
+	r.installState(ss, cache)
+	r.ready = Ready{}
+	return nil
+}
+
+// restoreMessage puts a message the replica persisted back into its log.
+func (r *Replica) restoreMessage(m *wire.Message) {
+	switch c := m.Content.(type) {
+	case *wire.Message_PrePrepare:
+		pp := c.PrePrepare
+		d, err := digestOf(pp.GetDigest())
+		if err != nil || pp.GetView() != r.view || !r.inWindow(pp.GetSequence()) {
+			return
+		}
+		s := r.slot(pp.GetSequence())
+		s.prePrepare, s.digest = pp, d
+		if pp.GetReplica() == r.cfg.ID {
+			r.nextSeq = max(r.nextSeq, pp.GetSequence())
+		}
+		for _, req := range pp.GetRequests() {
+			r.markOrdered(req, RequestDigest(r.cfg.ClusterID, req))
+		}
+	case *wire.Message_Prepare:
+		p := c.Prepare
+		if p.GetView() == r.view && r.inWindow(p.GetSequence()) && p.GetReplica() == r.cfg.ID {
+			r.slot(p.GetSequence()).prepares[r.cfg.ID] = p
+		}
+	case *wire.Message_Commit:
+		cm := c.Commit
+		if cm.GetView() == r.view && r.inWindow(cm.GetSequence()) && cm.GetReplica() == r.cfg.ID {
+			s := r.slot(cm.GetSequence())
+			s.commits[r.cfg.ID] = cm
+			// It committed, so it had prepared: the pre-prepare came first in
+			// the log, as it was persisted first.
+			s.prepared = s.prePrepare != nil && string(cm.GetDigest()) == string(s.digest[:])
+		}
+	}
+}
