@@ -48,6 +48,10 @@ type Config struct {
 	ResendLimit uint64
 	// SignReplies makes replies carry a signature (transferable certificates).
 	SignReplies bool
+	// StateChunkSize bounds one state transfer message's payload.
+	StateChunkSize int
+	// MaxStateSize bounds the state a replica accepts in a transfer.
+	MaxStateSize int
 }
 
 // Defaults for zero Config fields.
@@ -60,6 +64,8 @@ const (
 	DefaultMaxQueuedRequests  = 100_000
 	DefaultStatusTicks        = 10
 	DefaultResendLimit        = 32
+	DefaultStateChunkSize     = 1 << 20
+	DefaultMaxStateSize       = 1 << 30
 )
 
 // ErrConfig marks configuration mistakes.
@@ -92,6 +98,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResendLimit == 0 {
 		c.ResendLimit = DefaultResendLimit
+	}
+	if c.StateChunkSize == 0 {
+		c.StateChunkSize = DefaultStateChunkSize
+	}
+	if c.MaxStateSize == 0 {
+		c.MaxStateSize = DefaultMaxStateSize
 	}
 	return c
 }

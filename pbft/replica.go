@@ -31,7 +31,11 @@ type Replica struct {
 	ahead         []*wire.Checkpoint          // by replica: its latest checkpoint beyond the window
 	snapshots     map[uint64]snapshot         // ours at our checkpoints in [low, low+L]
 	transfer      transfer                    // where to fetch state from, if behind
-	progressTick  uint64                      // tick of the last execution
+	blob          struct {                    // the encoded stable state, served in chunks
+		seq  uint64
+		data []byte
+	}
+	progressTick uint64 // tick of the last execution
 
 	ready Ready
 	stats Stats
@@ -88,8 +92,8 @@ func (r *Replica) Step(from From, m *wire.Message) error {
 		return r.onStatus(from, c.Status)
 	case *wire.Message_FetchState:
 		return r.onFetchState(from, c.FetchState)
-	case *wire.Message_StateSnapshot:
-		return r.onStateSnapshot(from, c.StateSnapshot)
+	case *wire.Message_StateChunk:
+		return r.onStateChunk(from, c.StateChunk)
 	default:
 		return r.drop(ErrMalformed, "unexpected message type %T", m.Content)
 	}

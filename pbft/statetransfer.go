@@ -1,6 +1,10 @@
 package pbft
 
 import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -12,12 +16,20 @@ type snapshot struct {
 }
 
 // transfer is a stable checkpoint above this replica's execution, proven by
-// cert, to fetch if the replica stays stuck below it.
+// cert, to fetch if the replica stays stuck below it, and the chunks of it
+// received so far from the peer being asked.
 type transfer struct {
 	seq      uint64
 	cert     []*wire.Checkpoint
 	attempts int
 	asked    uint64 // tick of the last FetchState
+	peer     uint32
+	// The chunks received from peer, for its state at from (>= seq).
+	from   uint64
+	chunks [][]byte
+	total  uint32
+	digest crypto.Digest
+	got    []*wire.Checkpoint // the certificate peer sent with chunk 0
 }
 
 // keepSnapshot records the state at checkpoint seq, so this replica can serve
@@ -51,59 +63,143 @@ func (r *Replica) learnCertificate(cps []*wire.Checkpoint) {
 	}
 }
 
-// maybeFetchState asks a signer of the target checkpoint for its state when
-// execution made no progress for two Status periods. Each attempt asks the
-// next signer, so a faulty one that stays silent or serves a bad snapshot
-// only delays the transfer.
+// maybeFetchState starts fetching the target checkpoint when execution made
+// no progress for two Status periods, and moves on to the next signer when
+// the peer being asked stops answering. A faulty signer that stays silent,
+// stops halfway or serves a bad snapshot only delays the transfer.
 func (r *Replica) maybeFetchState() {
 	t := &r.transfer
 	wait := 2 * r.cfg.StatusTicks
 	if t.seq <= r.lastExec || r.ticks-r.progressTick < wait || (t.attempts > 0 && r.ticks-t.asked < wait) {
 		return
 	}
-	signer := t.cert[t.attempts%len(t.cert)].GetReplica()
+	r.askNextPeer()
+}
+
+func (r *Replica) askNextPeer() {
+	t := &r.transfer
+	t.peer = t.cert[t.attempts%len(t.cert)].GetReplica()
 	t.attempts++
-	t.asked = r.ticks
-	if signer == r.cfg.ID {
-		return
+	t.chunks, t.total, t.got, t.from = nil, 0, nil, 0
+	if t.peer == r.cfg.ID {
+		t.peer = t.cert[t.attempts%len(t.cert)].GetReplica()
+		t.attempts++
 	}
-	r.send(int(signer), &wire.Message{Content: &wire.Message_FetchState{
-		FetchState: &wire.FetchState{Sequence: t.seq, Replica: r.cfg.ID},
+	r.askChunk(0)
+}
+
+func (r *Replica) askChunk(chunk uint32) {
+	r.transfer.asked = r.ticks
+	r.send(int(r.transfer.peer), &wire.Message{Content: &wire.Message_FetchState{
+		FetchState: &wire.FetchState{Sequence: r.transfer.seq, Replica: r.cfg.ID, Chunk: chunk},
 	}})
 }
 
-// onFetchState serves this replica's stable checkpoint when it is at least
-// as recent as the one asked for.
+// onFetchState serves one chunk of this replica's stable checkpoint when it
+// is at least as recent as the one asked for.
 func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
 	if err := r.checkSender(from, fs.GetReplica()); err != nil {
 		return err
 	}
-	snap, ok := r.snapshots[r.low]
-	if !ok || r.low < fs.GetSequence() || r.low == 0 {
+	if r.low == 0 || r.low < fs.GetSequence() {
 		return r.drop(ErrOutsideWindow, "state at %d asked for, stable checkpoint is %d", fs.GetSequence(), r.low)
 	}
-	r.send(int(fs.GetReplica()), &wire.Message{Content: &wire.Message_StateSnapshot{StateSnapshot: &wire.StateSnapshot{
-		Sequence: r.low, ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
-		Certificate: r.stableCert, Replica: r.cfg.ID,
-	}}})
+	blob, err := r.stableBlob()
+	if err != nil {
+		return r.drop(ErrMalformed, "cannot encode the state at %d: %v", r.low, err)
+	}
+	size := r.cfg.StateChunkSize
+	chunks := uint32((len(blob) + size - 1) / size)
+	if fs.GetChunk() >= chunks {
+		return r.drop(ErrMalformed, "chunk %d of %d asked for", fs.GetChunk(), chunks)
+	}
+	lo := int(fs.GetChunk()) * size
+	sc := &wire.StateChunk{
+		Sequence: r.low, Chunk: fs.GetChunk(), Chunks: chunks,
+		Data: blob[lo:min(lo+size, len(blob))], Replica: r.cfg.ID,
+	}
+	if fs.GetChunk() == 0 {
+		sc.Certificate = r.stableCert
+	}
+	r.send(int(fs.GetReplica()), &wire.Message{Content: &wire.Message_StateChunk{StateChunk: sc}})
 	return nil
 }
 
-// onStateSnapshot installs a snapshot above this replica's execution once its
-// certificate holds and the restored state has the certified digest. A bad
-// or truncated snapshot is dropped and the state left as it was.
-func (r *Replica) onStateSnapshot(from From, ss *wire.StateSnapshot) error {
-	if err := r.checkSender(from, ss.GetReplica()); err != nil {
+// stableBlob encodes the state at the stable checkpoint, once per checkpoint.
+func (r *Replica) stableBlob() ([]byte, error) {
+	if r.blob.seq == r.low && r.blob.data != nil {
+		return r.blob.data, nil
+	}
+	snap, ok := r.snapshots[r.low]
+	if !ok {
+		return nil, fmt.Errorf("no snapshot at %d", r.low)
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(&wire.StateBlob{
+		ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.blob.seq, r.blob.data = r.low, data
+	return data, nil
+}
+
+// onStateChunk collects the chunks of a state transfer in order from the peer
+// asked, bounded by MaxStateSize, and installs the state once complete.
+func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
+	if err := r.checkSender(from, sc.GetReplica()); err != nil {
 		return err
 	}
-	if ss.GetSequence() <= r.lastExec {
+	t := &r.transfer
+	if t.seq <= r.lastExec || sc.GetReplica() != t.peer || sc.GetChunk() != uint32(len(t.chunks)) {
 		r.stats.Duplicates++
 		return nil
 	}
-	d, err := r.checkCertificate(ss.GetSequence(), ss.GetCertificate())
-	if err != nil {
+	if sc.GetChunk() == 0 {
+		if sc.GetSequence() < t.seq {
+			return r.drop(ErrOutsideWindow, "state at %d, asked for %d", sc.GetSequence(), t.seq)
+		}
+		d, err := r.checkCertificate(sc.GetSequence(), sc.GetCertificate())
+		if err != nil {
+			return err
+		}
+		if sc.GetChunks() == 0 || uint64(sc.GetChunks())*uint64(r.cfg.StateChunkSize) > uint64(r.cfg.MaxStateSize)+uint64(r.cfg.StateChunkSize) {
+			r.askNextPeer()
+			return r.drop(ErrMalformed, "state of %d chunks exceeds the limit of %d bytes", sc.GetChunks(), r.cfg.MaxStateSize)
+		}
+		t.from, t.total, t.digest, t.got = sc.GetSequence(), sc.GetChunks(), d, sc.GetCertificate()
+	}
+	if sc.GetSequence() != t.from || sc.GetChunks() != t.total || len(sc.GetData()) > r.cfg.StateChunkSize {
+		r.askNextPeer()
+		return r.drop(ErrMalformed, "chunk %d does not fit the state being transferred", sc.GetChunk())
+	}
+	t.chunks = append(t.chunks, sc.GetData())
+	if uint32(len(t.chunks)) < t.total {
+		r.askChunk(uint32(len(t.chunks)))
+		return nil
+	}
+	var blob []byte
+	for _, c := range t.chunks {
+		blob = append(blob, c...)
+	}
+	var sb wire.StateBlob
+	if err := proto.Unmarshal(blob, &sb); err != nil {
+		r.askNextPeer()
+		return r.drop(ErrMalformed, "state from replica %d: %v", t.peer, err)
+	}
+	ss := &wire.StateSnapshot{Sequence: t.from, ServiceSnapshot: sb.GetServiceSnapshot(),
+		ReplyCache: sb.GetReplyCache(), Certificate: t.got, Replica: t.peer}
+	if err := r.installVerified(ss, t.digest); err != nil {
+		r.askNextPeer()
 		return err
 	}
+	return nil
+}
+
+// installVerified installs a snapshot whose restored state has the
+// certified digest d. A bad or truncated snapshot is dropped and the state
+// left as it was.
+func (r *Replica) installVerified(ss *wire.StateSnapshot, d crypto.Digest) error {
 	cache, err := r.checkReplyCache(ss.GetReplyCache())
 	if err != nil {
 		return err
@@ -113,7 +209,7 @@ func (r *Replica) onStateSnapshot(from From, ss *wire.StateSnapshot) error {
 		return r.drop(ErrMalformed, "cannot back up the service before restoring: %v", err)
 	}
 	if err := r.svc.Restore(ss.GetServiceSnapshot()); err != nil {
-		return r.drop(ErrMalformed, "service snapshot at %d: %v", ss.GetSequence(), err)
+		return r.drop(ErrDigestMismatch, "service snapshot at %d: %v", ss.GetSequence(), err)
 	}
 	got := crypto.Hash(crypto.NewTranscript(tagState, r.cfg.ClusterID).
 		Digest(r.svc.Digest()).Digest(replyCacheDigest(r.cfg.ClusterID, ss.GetReplyCache())).Sum())

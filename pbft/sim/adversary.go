@@ -27,12 +27,13 @@ const (
 	DigestLie         // as primary, sends half the backups other requests under the signed digest
 	Repropose         // as primary, adds an already ordered request to every new batch
 	ForgeRequest      // as primary, adds a request under a client's key it cannot sign
+	BadState          // serves state transfers with a flipped byte, or stops before the last chunk
 	numKinds
 )
 
 func (k Kind) String() string {
 	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result",
-		"equivocate", "digest-lie", "repropose", "forge-request"}[k]
+		"equivocate", "digest-lie", "repropose", "forge-request", "bad-state"}[k]
 }
 
 // Adversary makes Replica faulty in the given way.
@@ -76,6 +77,8 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 		return s.equivocate(n, id, env)
 	case DigestLie:
 		return s.digestLie(id, env)
+	case BadState:
+		return s.badState(env)
 	case Repropose, ForgeRequest:
 		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.extendBatch(n, env.Msg)}}
 	}
@@ -247,4 +250,21 @@ func (s *Sim) extendBatch(n *node, m *wire.Message) *wire.Message {
 	alt.Digest = d[:]
 	_ = pbft.SignPrePrepare(n.signer, "sim", alt)
 	return &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
+}
+
+// badState corrupts the state this replica serves: a flipped byte in a
+// chunk, or silence instead of the last chunk.
+func (s *Sim) badState(env pbft.Envelope) []pbft.Envelope {
+	sc := env.Msg.GetStateChunk()
+	if sc == nil {
+		return []pbft.Envelope{env}
+	}
+	if sc.GetChunk()+1 == sc.GetChunks() && s.rng.IntN(2) == 0 {
+		return nil
+	}
+	m := proto.Clone(env.Msg).(*wire.Message)
+	if data := m.GetStateChunk().GetData(); len(data) > 0 {
+		data[s.rng.IntN(len(data))] ^= 0x01
+	}
+	return []pbft.Envelope{{To: env.To, Msg: m}}
 }

@@ -31,6 +31,7 @@ func RandomOptions(seed uint64, n, operations int) Options {
 			MaxBatchSize:       1 + rng.IntN(16),
 			MaxInflightBatches: uint64(1 + rng.IntN(4)),
 			StatusTicks:        5,
+			StateChunkSize:     32 << rng.IntN(6), // several chunks per transfer
 		},
 		RetransmitTicks: 30,
 	}

@@ -42,7 +42,7 @@ type Message struct {
 	//	*Message_NewView
 	//	*Message_Status
 	//	*Message_FetchState
-	//	*Message_StateSnapshot
+	//	*Message_StateChunk
 	Content       isMessage_Content `protobuf_oneof:"content"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -175,10 +175,10 @@ func (x *Message) GetFetchState() *FetchState {
 	return nil
 }
 
-func (x *Message) GetStateSnapshot() *StateSnapshot {
+func (x *Message) GetStateChunk() *StateChunk {
 	if x != nil {
-		if x, ok := x.Content.(*Message_StateSnapshot); ok {
-			return x.StateSnapshot
+		if x, ok := x.Content.(*Message_StateChunk); ok {
+			return x.StateChunk
 		}
 	}
 	return nil
@@ -228,8 +228,8 @@ type Message_FetchState struct {
 	FetchState *FetchState `protobuf:"bytes,10,opt,name=fetch_state,json=fetchState,proto3,oneof"`
 }
 
-type Message_StateSnapshot struct {
-	StateSnapshot *StateSnapshot `protobuf:"bytes,11,opt,name=state_snapshot,json=stateSnapshot,proto3,oneof"`
+type Message_StateChunk struct {
+	StateChunk *StateChunk `protobuf:"bytes,12,opt,name=state_chunk,json=stateChunk,proto3,oneof"`
 }
 
 func (*Message_Request) isMessage_Content() {}
@@ -252,7 +252,7 @@ func (*Message_Status) isMessage_Content() {}
 
 func (*Message_FetchState) isMessage_Content() {}
 
-func (*Message_StateSnapshot) isMessage_Content() {}
+func (*Message_StateChunk) isMessage_Content() {}
 
 // Request is a client operation. A client is a (client_key, session) pair:
 // one key may run many sessions, each with its own timestamp sequence.
@@ -1038,12 +1038,13 @@ func (x *Status) GetReplica() uint32 {
 	return 0
 }
 
-// FetchState asks a replica that signed a stable checkpoint for its state at
-// that sequence number.
+// FetchState asks a replica that signed a stable checkpoint for one chunk of
+// its state at that sequence number (or a later stable one).
 type FetchState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	Replica       uint32                 `protobuf:"varint,2,opt,name=replica,proto3" json:"replica,omitempty"`
+	Chunk         uint32                 `protobuf:"varint,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1092,6 +1093,153 @@ func (x *FetchState) GetReplica() uint32 {
 	return 0
 }
 
+func (x *FetchState) GetChunk() uint32 {
+	if x != nil {
+		return x.Chunk
+	}
+	return 0
+}
+
+// StateChunk is one chunk of a replica's encoded StateBlob at its stable
+// checkpoint. Chunk 0 carries the certificate that proves the state digest.
+type StateChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Chunk         uint32                 `protobuf:"varint,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,3,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Certificate   []*Checkpoint          `protobuf:"bytes,5,rep,name=certificate,proto3" json:"certificate,omitempty"`
+	Replica       uint32                 `protobuf:"varint,6,opt,name=replica,proto3" json:"replica,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateChunk) Reset() {
+	*x = StateChunk{}
+	mi := &file_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateChunk) ProtoMessage() {}
+
+func (x *StateChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
+func (*StateChunk) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StateChunk) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *StateChunk) GetChunk() uint32 {
+	if x != nil {
+		return x.Chunk
+	}
+	return 0
+}
+
+func (x *StateChunk) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *StateChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *StateChunk) GetCertificate() []*Checkpoint {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *StateChunk) GetReplica() uint32 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
+// StateBlob is the replicated state at a checkpoint: what state transfer
+// ships, chunked.
+type StateBlob struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ServiceSnapshot []byte                 `protobuf:"bytes,1,opt,name=service_snapshot,json=serviceSnapshot,proto3" json:"service_snapshot,omitempty"`
+	ReplyCache      []*ReplyCacheEntry     `protobuf:"bytes,2,rep,name=reply_cache,json=replyCache,proto3" json:"reply_cache,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StateBlob) Reset() {
+	*x = StateBlob{}
+	mi := &file_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateBlob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateBlob) ProtoMessage() {}
+
+func (x *StateBlob) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateBlob.ProtoReflect.Descriptor instead.
+func (*StateBlob) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StateBlob) GetServiceSnapshot() []byte {
+	if x != nil {
+		return x.ServiceSnapshot
+	}
+	return nil
+}
+
+func (x *StateBlob) GetReplyCache() []*ReplyCacheEntry {
+	if x != nil {
+		return x.ReplyCache
+	}
+	return nil
+}
+
 // ReplyCacheEntry is one session's last executed timestamp and its result:
 // replicated state, carried in snapshots and covered by the state digest.
 type ReplyCacheEntry struct {
@@ -1106,7 +1254,7 @@ type ReplyCacheEntry struct {
 
 func (x *ReplyCacheEntry) Reset() {
 	*x = ReplyCacheEntry{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1266,7 @@ func (x *ReplyCacheEntry) String() string {
 func (*ReplyCacheEntry) ProtoMessage() {}
 
 func (x *ReplyCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1279,7 @@ func (x *ReplyCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyCacheEntry.ProtoReflect.Descriptor instead.
 func (*ReplyCacheEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplyCacheEntry) GetClientKey() []byte {
@@ -1162,8 +1310,9 @@ func (x *ReplyCacheEntry) GetResult() []byte {
 	return nil
 }
 
-// StateSnapshot answers FetchState: the service snapshot and reply cache at
-// sequence, and the 2f+1 checkpoints that prove their digest.
+// StateSnapshot is a stable checkpoint with the state it covers: the service
+// snapshot and reply cache at sequence, and the 2f+1 checkpoints that prove
+// their digest. Drivers persist it.
 type StateSnapshot struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Sequence        uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
@@ -1177,7 +1326,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1338,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1351,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateSnapshot) GetSequence() uint64 {
@@ -1245,7 +1394,7 @@ var File_wire_proto protoreflect.FileDescriptor
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x0fbulwark.wire.v1\"\x95\x05\n" +
+	"wire.proto\x12\x0fbulwark.wire.v1\"\x92\x05\n" +
 	"\aMessage\x124\n" +
 	"\arequest\x18\x01 \x01(\v2\x18.bulwark.wire.v1.RequestH\x00R\arequest\x12.\n" +
 	"\x05reply\x18\x02 \x01(\v2\x16.bulwark.wire.v1.ReplyH\x00R\x05reply\x12>\n" +
@@ -1262,9 +1411,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x06status\x18\t \x01(\v2\x17.bulwark.wire.v1.StatusH\x00R\x06status\x12>\n" +
 	"\vfetch_state\x18\n" +
 	" \x01(\v2\x1b.bulwark.wire.v1.FetchStateH\x00R\n" +
-	"fetchState\x12G\n" +
-	"\x0estate_snapshot\x18\v \x01(\v2\x1e.bulwark.wire.v1.StateSnapshotH\x00R\rstateSnapshotB\t\n" +
-	"\acontent\"\xb9\x01\n" +
+	"fetchState\x12>\n" +
+	"\vstate_chunk\x18\f \x01(\v2\x1b.bulwark.wire.v1.StateChunkH\x00R\n" +
+	"stateChunkB\t\n" +
+	"\acontentJ\x04\b\v\x10\f\"\xb9\x01\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x01 \x01(\fR\tclientKey\x12\x18\n" +
@@ -1331,11 +1481,24 @@ const file_wire_proto_rawDesc = "" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12#\n" +
 	"\rlast_executed\x18\x02 \x01(\x04R\flastExecuted\x12'\n" +
 	"\x0fstable_sequence\x18\x03 \x01(\x04R\x0estableSequence\x12\x18\n" +
-	"\areplica\x18\x04 \x01(\rR\areplica\"B\n" +
+	"\areplica\x18\x04 \x01(\rR\areplica\"X\n" +
 	"\n" +
 	"FetchState\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +
-	"\areplica\x18\x02 \x01(\rR\areplica\"\x80\x01\n" +
+	"\areplica\x18\x02 \x01(\rR\areplica\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\rR\x05chunk\"\xc3\x01\n" +
+	"\n" +
+	"StateChunk\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x14\n" +
+	"\x05chunk\x18\x02 \x01(\rR\x05chunk\x12\x16\n" +
+	"\x06chunks\x18\x03 \x01(\rR\x06chunks\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12=\n" +
+	"\vcertificate\x18\x05 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificate\x12\x18\n" +
+	"\areplica\x18\x06 \x01(\rR\areplica\"y\n" +
+	"\tStateBlob\x12)\n" +
+	"\x10service_snapshot\x18\x01 \x01(\fR\x0fserviceSnapshot\x12A\n" +
+	"\vreply_cache\x18\x02 \x03(\v2 .bulwark.wire.v1.ReplyCacheEntryR\n" +
+	"replyCache\"\x80\x01\n" +
 	"\x0fReplyCacheEntry\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x01 \x01(\fR\tclientKey\x12\x18\n" +
@@ -1362,7 +1525,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_wire_proto_goTypes = []any{
 	(*Message)(nil),             // 0: bulwark.wire.v1.Message
 	(*Request)(nil),             // 1: bulwark.wire.v1.Request
@@ -1376,8 +1539,10 @@ var file_wire_proto_goTypes = []any{
 	(*NewView)(nil),             // 9: bulwark.wire.v1.NewView
 	(*Status)(nil),              // 10: bulwark.wire.v1.Status
 	(*FetchState)(nil),          // 11: bulwark.wire.v1.FetchState
-	(*ReplyCacheEntry)(nil),     // 12: bulwark.wire.v1.ReplyCacheEntry
-	(*StateSnapshot)(nil),       // 13: bulwark.wire.v1.StateSnapshot
+	(*StateChunk)(nil),          // 12: bulwark.wire.v1.StateChunk
+	(*StateBlob)(nil),           // 13: bulwark.wire.v1.StateBlob
+	(*ReplyCacheEntry)(nil),     // 14: bulwark.wire.v1.ReplyCacheEntry
+	(*StateSnapshot)(nil),       // 15: bulwark.wire.v1.StateSnapshot
 }
 var file_wire_proto_depIdxs = []int32{
 	1,  // 0: bulwark.wire.v1.Message.request:type_name -> bulwark.wire.v1.Request
@@ -1390,7 +1555,7 @@ var file_wire_proto_depIdxs = []int32{
 	9,  // 7: bulwark.wire.v1.Message.new_view:type_name -> bulwark.wire.v1.NewView
 	10, // 8: bulwark.wire.v1.Message.status:type_name -> bulwark.wire.v1.Status
 	11, // 9: bulwark.wire.v1.Message.fetch_state:type_name -> bulwark.wire.v1.FetchState
-	13, // 10: bulwark.wire.v1.Message.state_snapshot:type_name -> bulwark.wire.v1.StateSnapshot
+	12, // 10: bulwark.wire.v1.Message.state_chunk:type_name -> bulwark.wire.v1.StateChunk
 	1,  // 11: bulwark.wire.v1.PrePrepare.requests:type_name -> bulwark.wire.v1.Request
 	3,  // 12: bulwark.wire.v1.PreparedCertificate.pre_prepare:type_name -> bulwark.wire.v1.PrePrepare
 	4,  // 13: bulwark.wire.v1.PreparedCertificate.prepares:type_name -> bulwark.wire.v1.Prepare
@@ -1398,13 +1563,15 @@ var file_wire_proto_depIdxs = []int32{
 	7,  // 15: bulwark.wire.v1.ViewChange.prepared:type_name -> bulwark.wire.v1.PreparedCertificate
 	8,  // 16: bulwark.wire.v1.NewView.view_changes:type_name -> bulwark.wire.v1.ViewChange
 	3,  // 17: bulwark.wire.v1.NewView.pre_prepares:type_name -> bulwark.wire.v1.PrePrepare
-	12, // 18: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
-	6,  // 19: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	6,  // 18: bulwark.wire.v1.StateChunk.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	14, // 19: bulwark.wire.v1.StateBlob.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
+	14, // 20: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
+	6,  // 21: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1423,7 +1590,7 @@ func file_wire_proto_init() {
 		(*Message_NewView)(nil),
 		(*Message_Status)(nil),
 		(*Message_FetchState)(nil),
-		(*Message_StateSnapshot)(nil),
+		(*Message_StateChunk)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1431,7 +1598,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
