@@ -60,8 +60,7 @@ func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
 	if r.isPrimary() {
 		return r.drop(ErrNotPrimary, "the primary accepts no pre-prepares")
 	}
-	s := r.slot(pp.GetSequence())
-	if s.prePrepare != nil {
+	if s := r.slots[pp.GetSequence()]; s != nil && s.prePrepare != nil {
 		if s.digest == d {
 			r.stats.Duplicates++
 			return nil
@@ -81,7 +80,7 @@ func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
 	if BatchDigest(r.cfg.ClusterID, digests) != d {
 		return r.drop(ErrDigestMismatch, "at sequence %d", pp.GetSequence())
 	}
-	r.acceptPrePrepare(pp, s, d, digests)
+	r.acceptPrePrepare(pp, r.slot(pp.GetSequence()), d, digests)
 	return nil
 }
 
@@ -148,14 +147,14 @@ func (r *Replica) onPrepare(from From, p *wire.Prepare) error {
 	if p.GetReplica() == r.q.primary(p.GetView()) {
 		return r.drop(ErrNotPrimary, "prepare from the primary %d", p.GetReplica())
 	}
-	s := r.slot(p.GetSequence())
-	if s.prepares[p.GetReplica()] != nil {
+	if s := r.slots[p.GetSequence()]; s != nil && s.prepares[p.GetReplica()] != nil {
 		r.stats.Duplicates++
 		return nil
 	}
 	if err := r.verifyReplica(p.GetReplica(), prepareTranscript(r.cfg.ClusterID, p, d), p.GetSignature()); err != nil {
 		return err
 	}
+	s := r.slot(p.GetSequence()) // only once the message is valid: a drop changes nothing
 	s.prepares[p.GetReplica()] = p
 	r.maybePrepared(p.GetSequence(), s)
 	return nil
@@ -166,20 +165,22 @@ func (r *Replica) onCommit(from From, c *wire.Commit) error {
 	if err != nil {
 		return err
 	}
-	s := r.slot(c.GetSequence())
-	if s.commits[c.GetReplica()] != nil {
+	if s := r.slots[c.GetSequence()]; s != nil && s.commits[c.GetReplica()] != nil {
 		r.stats.Duplicates++
 		return nil
 	}
 	if err := r.verifyReplica(c.GetReplica(), commitTranscript(r.cfg.ClusterID, c, d), c.GetSignature()); err != nil {
 		return err
 	}
+	s := r.slot(c.GetSequence())
 	s.commits[c.GetReplica()] = c
 	r.maybeCommitted(s)
 	return nil
 }
 
 // matching counts the messages whose digest is d, leaving out index skip.
+// onPrepare already refuses prepares from the primary; skipping the
+// primary's entry here is a second guard, not the rule itself.
 // Missing entries are nil pointers, whose generated getters return nil.
 func matching[M interface{ GetDigest() []byte }](msgs []M, d crypto.Digest, skip int) int {
 	n := 0

@@ -34,6 +34,8 @@ type Stats struct {
 	Dropped map[string]uint64
 	// Duplicates counts messages already held, ignored silently.
 	Duplicates uint64
+	// Late counts checkpoints for a sequence number already stable.
+	Late uint64
 	// ClientSignaturesChecked counts client signatures the replica verified,
 	// because it did not hold the request from the client's own connection.
 	ClientSignaturesChecked uint64

@@ -1,6 +1,8 @@
 package pbft
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"fmt"
 
 	"github.com/bulwark-bft/bulwark/pbft/wire"
@@ -184,4 +186,39 @@ func (r *Replica) checkSender(from From, signer uint32) error {
 
 func (r *Replica) String() string {
 	return fmt.Sprintf("replica %d view %d h %d exec %d", r.cfg.ID, r.view, r.low, r.lastExec)
+}
+
+// Retained counts what the replica holds in memory that grows with traffic.
+// The window bounds every field but Sessions, which the number of client
+// sessions bounds.
+type Retained struct {
+	Slots, Checkpoints, Snapshots, Queued, Sessions int
+	// Bytes approximates the encoded size of the retained log and snapshots.
+	Bytes int
+}
+
+// Retained reports the replica's retained state, for tests and metrics.
+func (r *Replica) Retained() Retained {
+	rt := Retained{
+		Slots: len(r.slots), Checkpoints: len(r.checkpoints) + len(r.ownCheckpoint),
+		Snapshots: len(r.snapshots), Queued: len(r.queue), Sessions: len(r.clients),
+	}
+	for _, s := range r.slots {
+		rt.Bytes += proto.Size(s.prePrepare)
+		for i := range s.prepares {
+			rt.Bytes += proto.Size(s.prepares[i]) + proto.Size(s.commits[i])
+		}
+	}
+	for _, s := range r.snapshots {
+		rt.Bytes += len(s.service)
+		for _, e := range s.replyCache {
+			rt.Bytes += proto.Size(e)
+		}
+	}
+	for _, cp := range r.ahead {
+		if cp != nil {
+			rt.Checkpoints++
+		}
+	}
+	return rt
 }

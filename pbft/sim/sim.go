@@ -67,7 +67,9 @@ type Sim struct {
 	stats    Stats
 	// faultsEnd is when the last outage ends.
 	faultsEnd uint64
-	err       error
+	// afterEvent, when set, runs after every event (tests' extra invariants).
+	afterEvent func()
+	err        error
 }
 
 // New builds the cluster for opts.
@@ -143,6 +145,9 @@ func (s *Sim) Run() (Stats, error) {
 		s.now = e.at
 		s.stats.Events++
 		s.handle(e) // checks its invariants as the event's effects happen
+		if s.afterEvent != nil {
+			s.afterEvent()
+		}
 		if s.done() || s.now-s.check.progressAt > stallLimit {
 			break
 		}
