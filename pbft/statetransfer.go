@@ -2,6 +2,7 @@ package pbft
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,10 +20,13 @@ type snapshot struct {
 // cert, to fetch if the replica stays stuck below it, and the chunks of it
 // received so far from the peer being asked.
 type transfer struct {
-	seq      uint64
-	cert     []*wire.Checkpoint
+	seq uint64
+	// peers are the replicas that can serve it: the certificate's signers,
+	// or those whose Status reported a stable checkpoint at least this high.
+	peers    []uint32
 	attempts int
 	asked    uint64 // tick of the last FetchState
+	retries  int    // of the current chunk from the current peer
 	peer     uint32
 	// The chunks received from peer, for its state at from (>= seq).
 	from   uint64
@@ -58,9 +62,44 @@ func (r *Replica) learnCertificate(cps []*wire.Checkpoint) {
 			}
 		}
 		if len(cert) >= r.q.stable() {
-			r.transfer = transfer{seq: cp.GetSequence(), cert: cert}
+			peers := make([]uint32, 0, len(cert))
+			for _, c := range cert {
+				if c.GetReplica() != r.cfg.ID {
+					peers = append(peers, c.GetReplica())
+				}
+			}
+			r.transfer = transfer{seq: cp.GetSequence(), peers: peers}
 		}
 	}
+}
+
+// learnFromStatus makes a transfer target of the highest stable checkpoint
+// that f+1 peers report above this replica's execution: one of them is
+// correct, so it exists, and the certificate that comes with its state proves
+// it. This is how a replica whose own checkpoint messages were lost in a
+// crash finds the state its peers already discarded the log for.
+func (r *Replica) learnFromStatus() {
+	if r.transfer.seq > r.lastExec {
+		return
+	}
+	stables := make([]uint64, 0, r.q.n)
+	for id, p := range r.peers {
+		if uint32(id) != r.cfg.ID && p.seen && p.stable > r.lastExec {
+			stables = append(stables, p.stable)
+		}
+	}
+	if len(stables) < r.q.f+1 {
+		return
+	}
+	slices.Sort(stables)
+	seq := stables[len(stables)-(r.q.f+1)]
+	var peers []uint32
+	for id, p := range r.peers {
+		if uint32(id) != r.cfg.ID && p.seen && p.stable >= seq {
+			peers = append(peers, uint32(id))
+		}
+	}
+	r.transfer = transfer{seq: seq, peers: peers}
 }
 
 // maybeFetchState starts fetching the target checkpoint when execution made
@@ -68,23 +107,31 @@ func (r *Replica) learnCertificate(cps []*wire.Checkpoint) {
 // the peer being asked stops answering. A faulty signer that stays silent,
 // stops halfway or serves a bad snapshot only delays the transfer.
 func (r *Replica) maybeFetchState() {
+	r.learnFromStatus()
 	t := &r.transfer
 	wait := 2 * r.cfg.StatusTicks
 	if t.seq <= r.lastExec || r.ticks-r.progressTick < wait || (t.attempts > 0 && r.ticks-t.asked < wait) {
 		return
 	}
+	// A lost request or chunk is asked for again from the same peer; only a
+	// peer that stays silent is given up on.
+	if t.attempts > 0 && t.retries < maxChunkRetries {
+		t.retries++
+		r.askChunk(uint32(len(t.chunks)))
+		return
+	}
 	r.askNextPeer()
 }
 
+// maxChunkRetries is how often one chunk is asked for again before the
+// transfer moves on to the next signer.
+const maxChunkRetries = 3
+
 func (r *Replica) askNextPeer() {
 	t := &r.transfer
-	t.peer = t.cert[t.attempts%len(t.cert)].GetReplica()
+	t.peer = t.peers[t.attempts%len(t.peers)]
 	t.attempts++
-	t.chunks, t.total, t.got, t.from = nil, 0, nil, 0
-	if t.peer == r.cfg.ID {
-		t.peer = t.cert[t.attempts%len(t.cert)].GetReplica()
-		t.attempts++
-	}
+	t.chunks, t.total, t.got, t.from, t.retries = nil, 0, nil, 0, 0
 	r.askChunk(0)
 }
 
@@ -174,6 +221,7 @@ func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
 		return r.drop(ErrMalformed, "chunk %d does not fit the state being transferred", sc.GetChunk())
 	}
 	t.chunks = append(t.chunks, sc.GetData())
+	t.retries = 0
 	if uint32(len(t.chunks)) < t.total {
 		r.askChunk(uint32(len(t.chunks)))
 		return nil

@@ -6,6 +6,7 @@ import "github.com/bulwark-bft/bulwark/pbft/wire"
 type peerProgress struct {
 	seen     bool
 	lastExec uint64
+	stable   uint64
 }
 
 // broadcastStatus tells every peer how far this replica got. Links may lose
@@ -25,7 +26,7 @@ func (r *Replica) onStatus(from From, st *wire.Status) error {
 	}
 	p := &r.peers[st.GetReplica()]
 	stalled := p.seen && p.lastExec == st.GetLastExecuted()
-	p.seen, p.lastExec = true, st.GetLastExecuted()
+	p.seen, p.lastExec, p.stable = true, st.GetLastExecuted(), st.GetStableSequence()
 	if stalled {
 		r.resend(int(st.GetReplica()), st)
 	}

@@ -1,6 +1,10 @@
 package sim
 
 import (
+	"errors"
+	"os"
+
+	"github.com/bulwark-bft/bulwark/pbft"
 	"testing"
 )
 
@@ -12,6 +16,14 @@ func TestDebugSeed(t *testing.T) {
 	opts := RandomOptions(seed, int(envUint(t, "DEBUG_N", 4)), 200)
 	opts.Deadline = envUint(t, "DEBUG_DEADLINE", 2000000)
 	s, _ := New(opts)
+	watch := int(envUint(t, "DEBUG_WATCH", 99))
+	shown := 0
+	s.debugStep = func(to, from int, err error) {
+		if to == watch && s.now > envUint(t, "DEBUG_AFTER", 0) && shown < 40 && (os.Getenv("DEBUG_ALL") != "" || !errors.Is(err, pbft.ErrOutsideWindow)) {
+			shown++
+			t.Logf("t=%d %d->%d: %v", s.now, from, to, err)
+		}
+	}
 	st, err := s.Run()
 	t.Logf("%+v err=%v opts=%+v adv=%v outages=%v", st, err, opts.Replica, opts.Adversaries, opts.Outages)
 	for _, n := range s.replicas {

@@ -69,6 +69,8 @@ type Sim struct {
 	faultsEnd uint64
 	// afterEvent, when set, runs after every event (tests' extra invariants).
 	afterEvent func()
+	// debugStep, when set, sees every message a replica dropped.
+	debugStep func(to, from int, err error)
 	err        error
 }
 
@@ -199,7 +201,9 @@ func (s *Sim) handle(e event) {
 			from = pbft.FromClient(s.clients[e.from-len(s.replicas)].signer.PublicKey())
 		}
 		s.observe(e.node, e.msg)
-		_ = s.replicas[e.node].r.Step(from, e.msg) // drops are counted by the replica
+		if err := s.replicas[e.node].r.Step(from, e.msg); err != nil && s.debugStep != nil {
+			s.debugStep(e.node, e.from, err)
+		} // drops are counted by the replica
 		s.flush(e.node)
 		return
 	}
