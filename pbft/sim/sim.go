@@ -71,7 +71,7 @@ type Sim struct {
 	afterEvent func()
 	// debugStep, when set, sees every message a replica dropped.
 	debugStep func(to, from int, err error)
-	err        error
+	err       error
 }
 
 // New builds the cluster for opts.
