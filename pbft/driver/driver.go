@@ -1,0 +1,205 @@
+// Package driver runs a pbft.Replica against a Transport and a Badger store:
+// the only place where the core meets goroutines, clocks and disks. One
+// goroutine owns the replica; it steps it with inbound messages and ticks and
+// carries out each Ready in the order the core documents: persist (synced
+// where the replica binds itself), then send.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/storage"
+)
+
+// Config wires a replica to its surroundings.
+type Config struct {
+	Replica   pbft.Config
+	Store     *storage.DB
+	Transport Transport
+	// TickInterval is the length of one core tick.
+	TickInterval time.Duration
+	// SnapshotChunkSize is the size of the chunks snapshots are stored in.
+	SnapshotChunkSize int
+	Logger            *slog.Logger
+}
+
+// Status is a replica's progress, read safely from outside its goroutine.
+type Status struct {
+	ID               uint32
+	View             uint64
+	Primary          uint32
+	LastExecuted     uint64
+	StableCheckpoint uint64
+	StateDigest      crypto.Digest
+	Stats            pbft.Stats
+}
+
+// Driver runs one replica.
+type Driver struct {
+	cfg    Config
+	r      *pbft.Replica
+	log    *slog.Logger
+	status chan chan Status
+	done   chan struct{}
+	err    error
+	gcAt   uint64 // stable checkpoint at the last value-log GC
+}
+
+// Start restarts the replica from its store and runs it until ctx ends or
+// the store fails.
+func Start(ctx context.Context, cfg Config) (*Driver, error) {
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 10 * time.Millisecond
+	}
+	if cfg.SnapshotChunkSize <= 0 {
+		cfg.SnapshotChunkSize = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	durable, err := load(cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.Replica.ID, err)
+	}
+	r, err := pbft.Restart(cfg.Replica, durable)
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.Replica.ID, err)
+	}
+	d := &Driver{
+		cfg: cfg, r: r, status: make(chan chan Status), done: make(chan struct{}),
+		log: cfg.Logger.With("replica", cfg.Replica.ID),
+	}
+	d.log.Info("replica started", "last_executed", r.LastExecuted(), "stable", r.StableCheckpoint())
+	go d.run(ctx)
+	return d, nil
+}
+
+// Done is closed when the replica stopped; Err then says why.
+func (d *Driver) Done() <-chan struct{} { return d.done }
+
+// Err is what stopped the replica: nil after its context ended.
+func (d *Driver) Err() error {
+	<-d.done
+	return d.err
+}
+
+// Status asks the replica's goroutine for its progress.
+func (d *Driver) Status(ctx context.Context) (Status, error) {
+	reply := make(chan Status, 1)
+	select {
+	case d.status <- reply:
+		return <-reply, nil
+	case <-d.done:
+		return Status{}, errors.New("replica stopped")
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+}
+
+func (d *Driver) run(ctx context.Context) {
+	defer close(d.done)
+	ticker := time.NewTicker(d.cfg.TickInterval)
+	defer ticker.Stop()
+	in := d.cfg.Transport.Inbound()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			d.r.Tick()
+		case m, ok := <-in:
+			if !ok {
+				return
+			}
+			if err := d.r.Step(m.From, m.Msg); err != nil {
+				d.log.Debug("dropped", "from", m.From.Replica, "err", err)
+			}
+		case reply := <-d.status:
+			reply <- d.snapshotStatus()
+		}
+		if err := d.handleReady(); err != nil {
+			d.err = err
+			d.log.Error("replica stopped", "err", err)
+			return
+		}
+	}
+}
+
+func (d *Driver) snapshotStatus() Status {
+	return Status{
+		ID: d.r.ID(), View: d.r.View(), Primary: d.r.Primary(), LastExecuted: d.r.LastExecuted(),
+		StableCheckpoint: d.r.StableCheckpoint(), StateDigest: d.r.StateDigest(), Stats: d.r.Stats(),
+	}
+}
+
+// handleReady persists, then sends. Writes that bind the replica (its
+// pre-prepares, prepares, commits, and a new stable checkpoint) are synced
+// before any message leaves; committed batches ride along unsynced when
+// nothing binding was written, since peers can resend them.
+func (d *Driver) handleReady() error {
+	if !d.r.HasReady() {
+		return nil
+	}
+	rd := d.r.Ready()
+	recs, err := recordsOf(d.r.ID(), rd)
+	if err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		if err := d.cfg.Store.Write(recs, len(rd.Persist) > 0); err != nil {
+			return fmt.Errorf("persist: %w", err)
+		}
+	}
+	if rd.Stable != nil {
+		if err := d.persistStable(rd); err != nil {
+			return err
+		}
+	}
+	for _, env := range rd.Messages {
+		switch env.To {
+		case pbft.Broadcast:
+			for id := range d.cfg.Replica.Replicas {
+				if uint32(id) != d.r.ID() {
+					d.cfg.Transport.Send(uint32(id), env.Msg)
+				}
+			}
+		case pbft.ToClient:
+			d.cfg.Transport.SendClient(env.Client, env.Msg)
+		default:
+			d.cfg.Transport.Send(uint32(env.To), env.Msg)
+		}
+	}
+	return nil
+}
+
+// persistStable stores the new stable checkpoint with its state (synced),
+// then deletes everything below it; every few checkpoints it lets Badger
+// reclaim value-log space, so the directory shrinks as well.
+func (d *Driver) persistStable(rd pbft.Ready) error {
+	seq := rd.Stable.GetSequence()
+	data, err := proto.Marshal(rd.Stable)
+	if err != nil {
+		return fmt.Errorf("encode stable checkpoint %d: %w", seq, err)
+	}
+	if err := d.cfg.Store.PutSnapshot(seq, data, d.cfg.SnapshotChunkSize); err != nil {
+		return fmt.Errorf("persist stable checkpoint %d: %w", seq, err)
+	}
+	if err := d.cfg.Store.DeleteBelow(seq + 1); err != nil {
+		return fmt.Errorf("delete log below %d: %w", seq, err)
+	}
+	if seq >= d.gcAt+4*d.cfg.Replica.CheckpointInterval || d.gcAt == 0 {
+		d.gcAt = seq
+		if err := d.cfg.Store.RunGC(); err != nil {
+			d.log.Warn("value log GC", "err", err)
+		}
+	}
+	return nil
+}

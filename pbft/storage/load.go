@@ -1,0 +1,49 @@
+package storage
+
+import (
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Load returns every record written by Write, in key order: by kind, then
+// sequence, view and replica. Snapshot records are not included; read them
+// with Snapshot. It is meant for start-up, so it reads everything at once.
+func (db *DB) Load() ([]Record, error) {
+	release, err := db.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	var recs []Record
+	err = db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			k := item.KeyCopy(nil)
+			if Kind(k[0]) >= KindSnapshotMeta {
+				// Snapshot meta and chunks sort after every log kind.
+				break
+			}
+			if !Kind(k[0]).writable() {
+				return fmt.Errorf("%w: key %x has unknown kind", ErrCorrupt, k)
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("read value of key %x: %w", k, err)
+			}
+			r, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: load %q: %w", db.dir, err)
+	}
+	return recs, nil
+}
