@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -230,6 +231,10 @@ func TestDriverClusterOnBadger(t *testing.T) {
 		t.Fatal("the wiped replica caught up without a state transfer")
 	}
 	late := c.diskUsage(1)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("heap in use with four replicas, their stores and a client in one process: %d MB", ms.HeapInuse>>20)
 	t.Logf("replica 1 data directory: %d bytes at 5,000 operations, %d at 20,000", early, late)
 	if late > 2*early {
 		t.Fatalf("data directory grew from %d to %d bytes", early, late)
