@@ -202,6 +202,7 @@ func (r *Replica) maybePrepared(seq uint64, s *slot) {
 		return
 	}
 	s.prepared = true
+	r.ready.Prepared = append(r.ready.Prepared, r.preparedCertificate(s))
 	c := &wire.Commit{View: r.view, Sequence: seq, Digest: s.digest[:], Replica: r.cfg.ID}
 	c.Signature = r.cfg.Signer.Sign(commitTranscript(r.cfg.ClusterID, c, s.digest))
 	s.commits[r.cfg.ID] = c
@@ -222,4 +223,17 @@ func (r *Replica) maybeCommitted(s *slot) {
 	}
 	s.committed = true
 	r.executeCommitted()
+}
+
+// preparedCertificate is the proof that s prepared: its pre-prepare and the
+// matching prepares of backups.
+func (r *Replica) preparedCertificate(s *slot) *wire.PreparedCertificate {
+	cert := &wire.PreparedCertificate{PrePrepare: s.prePrepare}
+	primary := int(r.q.primary(s.prePrepare.GetView()))
+	for i, p := range s.prepares {
+		if i != primary && string(p.GetDigest()) == string(s.digest[:]) {
+			cert.Prepares = append(cert.Prepares, p)
+		}
+	}
+	return cert
 }

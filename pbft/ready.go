@@ -40,6 +40,11 @@ type Ready struct {
 	// Persist are messages binding the replica (an accepted or issued
 	// pre-prepare, its own prepare or commit), to be synced before Messages.
 	Persist []*wire.Message
+	// Prepared are prepared certificates (the pre-prepare and 2f matching
+	// prepares) the replica formed, to be synced with Persist: its commit
+	// reveals them, and a view change must be able to prove them after a
+	// crash.
+	Prepared []*wire.PreparedCertificate
 	// Messages are to be sent once Persist is durable.
 	Messages []Envelope
 	// Executed are the batches applied in this step, in sequence order.
@@ -58,7 +63,7 @@ type Ready struct {
 
 // Empty reports whether there is nothing to do.
 func (rd Ready) Empty() bool {
-	return len(rd.Persist) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil
+	return len(rd.Persist) == 0 && len(rd.Prepared) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil
 }
 
 // From names the authenticated peer a message arrived from.

@@ -18,6 +18,8 @@ type Durable struct {
 	// Committed holds the pre-prepares of Ready.Executed batches kept since
 	// Stable, in any order.
 	Committed []*wire.PrePrepare
+	// Prepared holds the Ready.Prepared certificates kept since Stable.
+	Prepared []*wire.PreparedCertificate
 }
 
 // Restart makes a replica from what its driver persisted: it restores the
@@ -37,6 +39,9 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 	for _, m := range d.Log {
 		r.restoreMessage(m)
 	}
+	for _, pc := range d.Prepared {
+		r.restorePrepared(pc)
+	}
 	committed := make(map[uint64]*wire.PrePrepare, len(d.Committed))
 	for _, pp := range d.Committed {
 		committed[pp.GetSequence()] = pp
@@ -53,7 +58,7 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 		s.prePrepare, s.digest, s.prepared, s.committed = pp, d, true, true
 		r.execute(pp.GetSequence(), s)
 	}
-	r.ready = Ready{Messages: r.ready.Messages} // nothing new to persist
+	r.ready = Ready{Messages: r.ready.Messages} // nothing new to persist: it all came from disk
 	return r, nil
 }
 
@@ -107,4 +112,23 @@ func (r *Replica) restoreMessage(m *wire.Message) {
 			s.prepared = s.prePrepare != nil && string(cm.GetDigest()) == string(s.digest[:])
 		}
 	}
+}
+
+// restorePrepared puts back the prepares of a certificate the replica formed
+// before it crashed, for a pre-prepare it still holds.
+func (r *Replica) restorePrepared(pc *wire.PreparedCertificate) {
+	pp := pc.GetPrePrepare()
+	if pp.GetView() != r.view || !r.inWindow(pp.GetSequence()) {
+		return
+	}
+	s := r.slots[pp.GetSequence()]
+	if s == nil || s.prePrepare == nil || string(pp.GetDigest()) != string(s.digest[:]) {
+		return
+	}
+	for _, p := range pc.GetPrepares() {
+		if int(p.GetReplica()) < r.q.n && p.GetSequence() == pp.GetSequence() && p.GetView() == pp.GetView() {
+			s.prepares[p.GetReplica()] = p
+		}
+	}
+	s.prepared = matching(s.prepares, s.digest, int(r.q.primary(r.view))) >= r.q.prepared()
 }

@@ -20,6 +20,14 @@ func recordsOf(id uint32, rd pbft.Ready) ([]storage.Record, error) {
 		}
 		recs = append(recs, rec)
 	}
+	for _, pc := range rd.Prepared {
+		data, err := proto.Marshal(pc)
+		if err != nil {
+			return nil, fmt.Errorf("encode prepared certificate: %w", err)
+		}
+		pp := pc.GetPrePrepare()
+		recs = append(recs, storage.Record{Kind: storage.KindPreparedCert, Sequence: pp.GetSequence(), View: pp.GetView(), Replica: id, Data: data})
+	}
 	for _, ex := range rd.Executed {
 		data, err := proto.Marshal(ex.PrePrepare)
 		if err != nil {
@@ -81,6 +89,12 @@ func load(db *storage.DB) (pbft.Durable, error) {
 				return d, fmt.Errorf("decode committed batch %d: %w", rec.Sequence, err)
 			}
 			d.Committed = append(d.Committed, pp)
+		case storage.KindPreparedCert:
+			pc := &wire.PreparedCertificate{}
+			if err := proto.Unmarshal(rec.Data, pc); err != nil {
+				return d, fmt.Errorf("decode prepared certificate %d: %w", rec.Sequence, err)
+			}
+			d.Prepared = append(d.Prepared, pc)
 		case storage.KindView:
 			d.View = rec.View
 		}

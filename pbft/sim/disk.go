@@ -19,10 +19,11 @@ func (d *disk) write(rd pbft.Ready) {
 	for _, ex := range rd.Executed {
 		d.unsynced = append(d.unsynced, ex.PrePrepare)
 	}
-	if rd.Stable == nil && len(rd.Persist) == 0 {
+	if rd.Stable == nil && len(rd.Persist) == 0 && len(rd.Prepared) == 0 {
 		return
 	}
 	d.durable.Log = append(d.durable.Log, rd.Persist...)
+	d.durable.Prepared = append(d.durable.Prepared, rd.Prepared...)
 	d.durable.Committed = append(d.durable.Committed, d.unsynced...)
 	d.unsynced = nil
 	if rd.Stable != nil && (d.durable.Stable == nil || rd.Stable.GetSequence() > d.durable.Stable.GetSequence()) {
@@ -47,6 +48,13 @@ func (d *disk) collectGarbage(stable uint64) {
 		}
 	}
 	d.durable.Committed = committed
+	prepared := d.durable.Prepared[:0]
+	for _, pc := range d.durable.Prepared {
+		if pc.GetPrePrepare().GetSequence() > stable {
+			prepared = append(prepared, pc)
+		}
+	}
+	d.durable.Prepared = prepared
 }
 
 // crash forgets what was not synced and returns what a restart reads.
@@ -57,6 +65,7 @@ func (d *disk) crash() pbft.Durable {
 		Stable:    d.durable.Stable,
 		Log:       append([]*wire.Message(nil), d.durable.Log...),
 		Committed: append([]*wire.PrePrepare(nil), d.durable.Committed...),
+		Prepared:  append([]*wire.PreparedCertificate(nil), d.durable.Prepared...),
 	}
 }
 
