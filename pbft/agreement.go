@@ -39,6 +39,9 @@ func (r *Replica) checkAgreement(from From, signer uint32, view, seq uint64, dig
 	if view != r.view {
 		return crypto.Digest{}, r.drop(ErrWrongView, "view %d, current %d", view, r.view)
 	}
+	if !r.active {
+		return crypto.Digest{}, r.drop(ErrWrongView, "view %d has not started here: no NEW-VIEW yet", view)
+	}
 	if !r.inWindow(seq) {
 		return crypto.Digest{}, r.drop(ErrOutsideWindow, "sequence %d not in (%d, %d]", seq, r.low, r.low+r.cfg.WindowSize)
 	}
@@ -65,6 +68,8 @@ func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
 			r.stats.Duplicates++
 			return nil
 		}
+		r.noteEquivocation(pp.GetReplica(), &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: s.prePrepare}},
+			&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
 		return r.drop(ErrConflict, "another digest already accepted at sequence %d", pp.GetSequence())
 	}
 	if err := r.verifyReplica(pp.GetReplica(), prePrepareTranscript(r.cfg.ClusterID, pp, d), pp.GetSignature()); err != nil {
@@ -148,6 +153,10 @@ func (r *Replica) onPrepare(from From, p *wire.Prepare) error {
 		return r.drop(ErrNotPrimary, "prepare from the primary %d", p.GetReplica())
 	}
 	if s := r.slots[p.GetSequence()]; s != nil && s.prepares[p.GetReplica()] != nil {
+		if prev := s.prepares[p.GetReplica()]; string(prev.GetDigest()) != string(p.GetDigest()) {
+			r.noteEquivocation(p.GetReplica(), &wire.Message{Content: &wire.Message_Prepare{Prepare: prev}},
+				&wire.Message{Content: &wire.Message_Prepare{Prepare: p}})
+		}
 		r.stats.Duplicates++
 		return nil
 	}
@@ -166,6 +175,10 @@ func (r *Replica) onCommit(from From, c *wire.Commit) error {
 		return err
 	}
 	if s := r.slots[c.GetSequence()]; s != nil && s.commits[c.GetReplica()] != nil {
+		if prev := s.commits[c.GetReplica()]; string(prev.GetDigest()) != string(c.GetDigest()) {
+			r.noteEquivocation(c.GetReplica(), &wire.Message{Content: &wire.Message_Commit{Commit: prev}},
+				&wire.Message{Content: &wire.Message_Commit{Commit: c}})
+		}
 		r.stats.Duplicates++
 		return nil
 	}
@@ -202,7 +215,9 @@ func (r *Replica) maybePrepared(seq uint64, s *slot) {
 		return
 	}
 	s.prepared = true
-	r.ready.Prepared = append(r.ready.Prepared, r.preparedCertificate(s))
+	pc := r.preparedCertificate(s)
+	r.preparedCerts[seq] = pc
+	r.ready.Prepared = append(r.ready.Prepared, pc)
 	c := &wire.Commit{View: r.view, Sequence: seq, Digest: s.digest[:], Replica: r.cfg.ID}
 	c.Signature = r.cfg.Signer.Sign(commitTranscript(r.cfg.ClusterID, c, s.digest))
 	s.commits[r.cfg.ID] = c

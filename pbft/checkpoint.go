@@ -52,15 +52,17 @@ func (r *Replica) replyCache() []*wire.ReplyCacheEntry {
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b sessionKey) int {
-		return cmp.Or(cmp.Compare(a.client, b.client), cmp.Compare(a.session, b.session))
-	})
+	slices.SortFunc(keys, compareSessionKeys)
 	out := make([]*wire.ReplyCacheEntry, len(keys))
 	for i, k := range keys {
 		cs := r.clients[k]
 		out[i] = &wire.ReplyCacheEntry{ClientKey: []byte(k.client), Session: k.session, Timestamp: cs.lastTS, Result: cs.lastResult}
 	}
 	return out
+}
+
+func compareSessionKeys(a, b sessionKey) int {
+	return cmp.Or(cmp.Compare(a.client, b.client), cmp.Compare(a.session, b.session))
 }
 
 // takeCheckpoint multicasts this replica's checkpoint after executing seq.
@@ -95,6 +97,10 @@ func (r *Replica) onCheckpoint(from From, cp *wire.Checkpoint) error {
 		return err
 	}
 	if r.inWindow(seq) && r.votes(seq).msgs[cp.GetReplica()] != nil {
+		if prev := r.votes(seq).msgs[cp.GetReplica()]; string(prev.GetStateDigest()) != string(cp.GetStateDigest()) {
+			r.noteEquivocation(cp.GetReplica(), &wire.Message{Content: &wire.Message_Checkpoint{Checkpoint: prev}},
+				&wire.Message{Content: &wire.Message_Checkpoint{Checkpoint: cp}})
+		}
 		r.stats.Duplicates++
 		return nil
 	}
@@ -137,7 +143,7 @@ func (r *Replica) maybeStable(seq uint64) {
 	if len(cert) < r.q.stable() {
 		return
 	}
-	r.low, r.stableCert = seq, cert
+	r.prevLow, r.low, r.stableCert = r.low, seq, cert
 	r.announceStable()
 	r.collectGarbage()
 	r.maybePropose()
@@ -159,7 +165,18 @@ func (r *Replica) collectGarbage() {
 	for seq := range r.ownCheckpoint {
 		if seq < r.low {
 			delete(r.ownCheckpoint, seq)
+		}
+	}
+	// Snapshots go one checkpoint later, so a peer's download that started
+	// on the previous stable checkpoint can finish.
+	for seq := range r.snapshots {
+		if seq < r.prevLow {
 			delete(r.snapshots, seq)
+		}
+	}
+	for seq := range r.preparedCerts {
+		if seq <= r.low {
+			delete(r.preparedCerts, seq)
 		}
 	}
 	for i, cp := range r.ahead {

@@ -52,6 +52,12 @@ type Config struct {
 	StateChunkSize int
 	// MaxStateSize bounds the state a replica accepts in a transfer.
 	MaxStateSize int
+	// ViewChangeTicks is T: how long a held request may wait before the
+	// replica suspects the primary; it doubles on consecutive view changes.
+	ViewChangeTicks uint64
+	// MaxFutureViews bounds how far above its view a replica keeps
+	// VIEW-CHANGE messages, so nobody can fill its memory with them.
+	MaxFutureViews uint64
 }
 
 // Defaults for zero Config fields.
@@ -66,6 +72,8 @@ const (
 	DefaultResendLimit        = 32
 	DefaultStateChunkSize     = 1 << 20
 	DefaultMaxStateSize       = 1 << 30
+	DefaultViewChangeTicks    = 200
+	DefaultMaxFutureViews     = 64
 )
 
 // ErrConfig marks configuration mistakes.
@@ -104,6 +112,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxStateSize == 0 {
 		c.MaxStateSize = DefaultMaxStateSize
+	}
+	if c.ViewChangeTicks == 0 {
+		c.ViewChangeTicks = DefaultViewChangeTicks
+	}
+	if c.MaxFutureViews == 0 {
+		c.MaxFutureViews = DefaultMaxFutureViews
 	}
 	return c
 }

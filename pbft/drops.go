@@ -43,6 +43,8 @@ type Stats struct {
 	ExecutedBatches, ExecutedRequests uint64
 	// StateTransfers counts snapshots installed from peers.
 	StateTransfers uint64
+	// Equivocations counts proven equivocations (see Replica.Evidence).
+	Equivocations uint64
 }
 
 func newStats() Stats {

@@ -52,6 +52,10 @@ func (r *Replica) execute(seq uint64, s *slot) {
 	}
 	r.lastExec = seq
 	r.progressTick = r.ticks
+	r.failedViews = 0
+	if r.timer.running && r.active {
+		r.restartTimer() // progress: the requests still waiting get a fresh T
+	}
 	r.stats.ExecutedBatches++
 	r.stats.ExecutedRequests += uint64(len(run))
 	r.ready.Executed = append(r.ready.Executed, ex)

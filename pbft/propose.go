@@ -16,7 +16,7 @@ type queued struct {
 // execution. Requests that arrive while batches are in flight wait and form
 // the next, larger batch: batching adapts to load without a timer.
 func (r *Replica) maybePropose() {
-	if !r.isPrimary() {
+	if !r.isPrimary() || !r.active {
 		return
 	}
 	for len(r.queue) > 0 &&

@@ -59,11 +59,14 @@ type Ready struct {
 	// checkpoints proving it. The driver persists it durably, then deletes
 	// every record at or below its sequence number: the log stays bounded.
 	Stable *wire.StateSnapshot
+	// View is set when the replica moved to a view or entered it: the driver
+	// persists it (synced) with Persist, before any message reveals it.
+	View *ViewState
 }
 
 // Empty reports whether there is nothing to do.
 func (rd Ready) Empty() bool {
-	return len(rd.Persist) == 0 && len(rd.Prepared) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil
+	return len(rd.Persist) == 0 && len(rd.Prepared) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil && rd.View == nil
 }
 
 // From names the authenticated peer a message arrived from.

@@ -18,6 +18,7 @@ type Replica struct {
 
 	view     uint64
 	low      uint64 // h, the last stable checkpoint
+	prevLow  uint64 // the stable checkpoint before low
 	lastExec uint64 // the last executed sequence number
 	nextSeq  uint64 // at the primary: the last sequence number assigned
 	ticks    uint64
@@ -38,6 +39,14 @@ type Replica struct {
 		data []byte
 	}
 	progressTick uint64 // tick of the last execution
+
+	active        bool                                 // false between VIEW-CHANGE and NEW-VIEW
+	timer         viewTimer                            // the view-change timer
+	failedViews   uint                                 // view changes since the last execution
+	viewChanges   map[uint64][]*wire.ViewChange        // by view, then replica
+	preparedCerts map[uint64]*wire.PreparedCertificate // by sequence: from the highest view it prepared in
+	newView       *wire.NewView                        // that started the current view, for resending
+	evidence      []*Evidence                          // by replica: the first equivocation proven
 
 	ready Ready
 	stats Stats
@@ -61,6 +70,10 @@ func New(cfg Config) (*Replica, error) {
 		peers:         make([]peerProgress, q.n),
 		ahead:         make([]*wire.Checkpoint, q.n),
 		snapshots:     make(map[uint64]snapshot),
+		active:        true,
+		evidence:      make([]*Evidence, q.n),
+		viewChanges:   make(map[uint64][]*wire.ViewChange),
+		preparedCerts: make(map[uint64]*wire.PreparedCertificate),
 		stats:         newStats(),
 	}, nil
 }
@@ -96,6 +109,10 @@ func (r *Replica) Step(from From, m *wire.Message) error {
 		return r.onFetchState(from, c.FetchState)
 	case *wire.Message_StateChunk:
 		return r.onStateChunk(from, c.StateChunk)
+	case *wire.Message_ViewChange:
+		return r.onViewChange(from, c.ViewChange)
+	case *wire.Message_NewView:
+		return r.onNewView(from, c.NewView)
 	default:
 		return r.drop(ErrMalformed, "unexpected message type %T", m.Content)
 	}
@@ -107,7 +124,12 @@ func (r *Replica) Tick() {
 	if r.ticks%r.cfg.StatusTicks == 0 {
 		r.broadcastStatus()
 	}
+	if !r.active && r.ticks%(2*r.cfg.StatusTicks) == 0 {
+		r.resendViewChange()
+	}
+	r.rebroadcastIfStalled()
 	r.maybeFetchState()
+	r.checkTimer()
 	r.maybePropose()
 }
 
@@ -127,6 +149,10 @@ func (r *Replica) ID() uint32 { return r.cfg.ID }
 
 // View is the current view.
 func (r *Replica) View() uint64 { return r.view }
+
+// ViewChanging reports whether the replica sent VIEW-CHANGE for its view and
+// awaits the NEW-VIEW.
+func (r *Replica) ViewChanging() bool { return !r.active }
 
 // Primary is the primary of the current view.
 func (r *Replica) Primary() uint32 { return r.q.primary(r.view) }

@@ -61,7 +61,7 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 			return r.drop(ErrSenderMismatch, "client connection sent another client's request")
 		}
 		authentic = true
-	} else if !r.isPrimary() {
+	} else if !r.isPrimary() || !r.active {
 		return r.drop(ErrNotPrimary, "forwarded request at a backup")
 	}
 	if req.GetReadOnly() {
@@ -96,7 +96,10 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	}
 	*cs = clientState{lastTS: cs.lastTS, lastResult: cs.lastResult, lastView: cs.lastView,
 		pending: req, pendingDigest: d, authentic: true}
-	if r.isPrimary() {
+	if !r.isPrimary() && r.active {
+		r.startTimer() // the primary must order it in time
+	}
+	if r.isPrimary() && r.active {
 		if len(r.queue) >= r.cfg.MaxQueuedRequests {
 			cs.pending = nil
 			return r.drop(ErrQueueFull, "%d requests queued", len(r.queue))
@@ -115,7 +118,10 @@ func (r *Replica) onRetransmission(from From, cs *clientState, authentic bool) e
 		cs.authentic = true
 	}
 	r.stats.Duplicates++
-	if from.isClient() && !r.isPrimary() && !cs.ordered {
+	if !r.isPrimary() && r.active {
+		r.startTimer() // it may have stopped while this request waited
+	}
+	if from.isClient() && !r.isPrimary() && !cs.ordered && r.active {
 		r.send(int(r.q.primary(r.view)), &wire.Message{Content: &wire.Message_Request{Request: cs.pending}})
 	}
 	return nil

@@ -8,8 +8,10 @@ import (
 
 // Durable is what a replica's driver persisted, handed back at start-up.
 type Durable struct {
-	// View is the last view the replica persisted.
-	View uint64
+	// View is the last view the replica persisted, and whether it was
+	// changing to it (VIEW-CHANGE sent, NEW-VIEW not yet accepted).
+	View         uint64
+	ViewChanging bool
 	// Stable is the latest persisted Ready.Stable, or nil before the first.
 	Stable *wire.StateSnapshot
 	// Log holds the Ready.Persist messages kept since Stable: accepted or
@@ -41,6 +43,10 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 	}
 	for _, pc := range d.Prepared {
 		r.restorePrepared(pc)
+		seq := pc.GetPrePrepare().GetSequence()
+		if prev := r.preparedCerts[seq]; seq > r.low && (prev == nil || prev.GetPrePrepare().GetView() < pc.GetPrePrepare().GetView()) {
+			r.preparedCerts[seq] = pc
+		}
 	}
 	committed := make(map[uint64]*wire.PrePrepare, len(d.Committed))
 	for _, pp := range d.Committed {
@@ -59,6 +65,11 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 		r.execute(pp.GetSequence(), s)
 	}
 	r.ready = Ready{Messages: r.ready.Messages} // nothing new to persist: it all came from disk
+	if d.ViewChanging {
+		// It crashed waiting for a NEW-VIEW: ask again for the same view.
+		r.startViewChange(d.View)
+		r.failedViews = 0
+	}
 	return r, nil
 }
 

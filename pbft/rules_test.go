@@ -309,3 +309,38 @@ func TestCheckpointStableNeedsTwoFPlusOne(t *testing.T) {
 		t.Fatal("not stable with 2f+1 matching checkpoints")
 	}
 }
+
+// Two validly signed prepares from one backup for one slot with different
+// digests are kept as evidence anyone can check, and counted.
+func TestEquivocationIsKeptAsEvidence(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	a, b := make([]byte, 32), make([]byte, 32)
+	b[0] = 1
+	must(t, c.step(2, 1, c.signedPrepare(2, 0, 1, a)))
+	must(t, c.step(2, 1, c.signedPrepare(2, 0, 1, a))) // a duplicate is no evidence
+	if n := c.reps[1].Stats().Equivocations; n != 0 {
+		t.Fatalf("%d equivocations after a duplicate", n)
+	}
+	forged := c.signedPrepare(2, 0, 1, b)
+	forged.GetPrepare().Signature[0] ^= 1
+	must(t, c.step(2, 1, forged))
+	if n := c.reps[1].Stats().Equivocations; n != 0 {
+		t.Fatal("a badly signed conflicting prepare counted as evidence")
+	}
+	must(t, c.step(2, 1, c.signedPrepare(2, 0, 1, b)))
+	ev := c.reps[1].Evidence()
+	if c.reps[1].Stats().Equivocations != 1 || len(ev) != 1 || ev[0].Replica != 2 {
+		t.Fatalf("evidence %v", ev)
+	}
+	pubs := make([]crypto.PublicKey, 4)
+	for i, s := range c.signers {
+		pubs[i] = s.PublicKey()
+	}
+	if err := CheckEvidence("test", pubs, c.reps[1].cfg.Verifier, ev[0]); err != nil {
+		t.Fatalf("evidence does not check: %v", err)
+	}
+	ev[0].Second = ev[0].First
+	if err := CheckEvidence("test", pubs, c.reps[1].cfg.Verifier, ev[0]); err == nil {
+		t.Fatal("two identical messages accepted as evidence")
+	}
+}

@@ -68,7 +68,7 @@ func (r *Replica) learnCertificate(cps []*wire.Checkpoint) {
 					peers = append(peers, c.GetReplica())
 				}
 			}
-			r.transfer = transfer{seq: cp.GetSequence(), peers: peers}
+			r.retarget(cp.GetSequence(), peers)
 		}
 	}
 }
@@ -99,7 +99,19 @@ func (r *Replica) learnFromStatus() {
 			peers = append(peers, uint32(id))
 		}
 	}
-	r.transfer = transfer{seq: seq, peers: peers}
+	r.retarget(seq, peers)
+}
+
+// retarget raises the transfer's target without dropping a download in
+// progress: peers' stable checkpoints may advance faster than a large state
+// downloads, and restarting each time would never finish. Once the download
+// is installed, a further transfer covers what remains.
+func (r *Replica) retarget(seq uint64, peers []uint32) {
+	if len(r.transfer.chunks) == 0 {
+		r.transfer = transfer{seq: seq, peers: peers}
+		return
+	}
+	r.transfer.seq, r.transfer.peers = seq, peers
 }
 
 // maybeFetchState starts fetching the target checkpoint when execution made
@@ -137,8 +149,15 @@ func (r *Replica) askNextPeer() {
 
 func (r *Replica) askChunk(chunk uint32) {
 	r.transfer.asked = r.ticks
+	// For the first chunk any certified state above what this replica
+	// executed helps, even one below the target: a peer may not yet hold the
+	// target as stable. Later chunks name the state being downloaded.
+	seq := r.lastExec + 1
+	if chunk > 0 {
+		seq = r.transfer.from
+	}
 	r.send(int(r.transfer.peer), &wire.Message{Content: &wire.Message_FetchState{
-		FetchState: &wire.FetchState{Sequence: r.transfer.seq, Replica: r.cfg.ID, Chunk: chunk},
+		FetchState: &wire.FetchState{Sequence: seq, Replica: r.cfg.ID, Chunk: chunk},
 	}})
 }
 
@@ -151,9 +170,13 @@ func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
 	if r.low == 0 || r.low < fs.GetSequence() {
 		return r.drop(ErrOutsideWindow, "state at %d asked for, stable checkpoint is %d", fs.GetSequence(), r.low)
 	}
-	blob, err := r.stableBlob()
+	seq := r.low
+	if fs.GetChunk() > 0 {
+		seq = fs.GetSequence() // a download in progress: the state it started on, if still kept
+	}
+	blob, err := r.stateBlob(seq)
 	if err != nil {
-		return r.drop(ErrMalformed, "cannot encode the state at %d: %v", r.low, err)
+		return r.drop(ErrOutsideWindow, "cannot serve the state at %d: %v", seq, err)
 	}
 	size := r.cfg.StateChunkSize
 	chunks := uint32((len(blob) + size - 1) / size)
@@ -162,7 +185,7 @@ func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
 	}
 	lo := int(fs.GetChunk()) * size
 	sc := &wire.StateChunk{
-		Sequence: r.low, Chunk: fs.GetChunk(), Chunks: chunks,
+		Sequence: seq, Chunk: fs.GetChunk(), Chunks: chunks,
 		Data: blob[lo:min(lo+size, len(blob))], Replica: r.cfg.ID,
 	}
 	if fs.GetChunk() == 0 {
@@ -172,14 +195,14 @@ func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
 	return nil
 }
 
-// stableBlob encodes the state at the stable checkpoint, once per checkpoint.
-func (r *Replica) stableBlob() ([]byte, error) {
-	if r.blob.seq == r.low && r.blob.data != nil {
+// stateBlob encodes the state at checkpoint seq, caching the last one.
+func (r *Replica) stateBlob(seq uint64) ([]byte, error) {
+	if r.blob.seq == seq && r.blob.data != nil {
 		return r.blob.data, nil
 	}
-	snap, ok := r.snapshots[r.low]
+	snap, ok := r.snapshots[seq]
 	if !ok {
-		return nil, fmt.Errorf("no snapshot at %d", r.low)
+		return nil, fmt.Errorf("no snapshot at %d", seq)
 	}
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(&wire.StateBlob{
 		ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
@@ -187,7 +210,7 @@ func (r *Replica) stableBlob() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.blob.seq, r.blob.data = r.low, data
+	r.blob.seq, r.blob.data = seq, data
 	return data, nil
 }
 
@@ -203,8 +226,8 @@ func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
 		return nil
 	}
 	if sc.GetChunk() == 0 {
-		if sc.GetSequence() < t.seq {
-			return r.drop(ErrOutsideWindow, "state at %d, asked for %d", sc.GetSequence(), t.seq)
+		if sc.GetSequence() <= r.lastExec {
+			return r.drop(ErrOutsideWindow, "state at %d, executed %d", sc.GetSequence(), r.lastExec)
 		}
 		d, err := r.checkCertificate(sc.GetSequence(), sc.GetCertificate())
 		if err != nil {
@@ -351,7 +374,7 @@ func (r *Replica) installState(ss *wire.StateSnapshot, cache map[sessionKey]*cli
 	_ = SignCheckpoint(r.cfg.Signer, r.cfg.ClusterID, own)
 	r.ownCheckpoint[seq] = own
 	if seq > r.low {
-		r.low, r.stableCert = seq, ss.GetCertificate()
+		r.prevLow, r.low, r.stableCert = r.low, seq, ss.GetCertificate()
 		r.announceStable()
 		r.collectGarbage()
 	}

@@ -154,7 +154,7 @@ func (d *Driver) handleReady() error {
 		return err
 	}
 	if len(recs) > 0 {
-		if err := d.cfg.Store.Write(recs, len(rd.Persist) > 0 || len(rd.Prepared) > 0); err != nil {
+		if err := d.cfg.Store.Write(recs, len(rd.Persist) > 0 || len(rd.Prepared) > 0 || rd.View != nil); err != nil {
 			return fmt.Errorf("persist: %w", err)
 		}
 	}

@@ -20,6 +20,14 @@ func recordsOf(id uint32, rd pbft.Ready) ([]storage.Record, error) {
 		}
 		recs = append(recs, rec)
 	}
+	if v := rd.View; v != nil {
+		// The view record: View is the view, Sequence 1 while changing to it.
+		changing := uint64(0)
+		if v.Changing {
+			changing = 1
+		}
+		recs = append(recs, storage.Record{Kind: storage.KindView, View: v.View, Sequence: changing, Replica: id})
+	}
 	for _, pc := range rd.Prepared {
 		data, err := proto.Marshal(pc)
 		if err != nil {
@@ -96,7 +104,7 @@ func load(db *storage.DB) (pbft.Durable, error) {
 			}
 			d.Prepared = append(d.Prepared, pc)
 		case storage.KindView:
-			d.View = rec.View
+			d.View, d.ViewChanging = rec.View, rec.Sequence == 1
 		}
 	}
 	return d, nil

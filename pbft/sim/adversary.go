@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -28,12 +29,16 @@ const (
 	Repropose         // as primary, adds an already ordered request to every new batch
 	ForgeRequest      // as primary, adds a request under a client's key it cannot sign
 	BadState          // serves state transfers with a flipped byte, or stops before the last chunk
+	SkipSequence      // as primary, leaves every third sequence number unassigned
+	BadNewView        // as a new primary, sends a NEW-VIEW whose pre-prepares the view changes do not give
+	Slow              // as primary, delays its pre-prepares to just under the view-change timeout
 	numKinds
 )
 
 func (k Kind) String() string {
 	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result",
-		"equivocate", "digest-lie", "repropose", "forge-request", "bad-state"}[k]
+		"equivocate", "digest-lie", "repropose", "forge-request", "bad-state", "skip-sequence",
+		"bad-new-view", "slow"}[k]
 }
 
 // Adversary makes Replica faulty in the given way.
@@ -48,9 +53,19 @@ func (a Adversary) String() string { return fmt.Sprintf("%d:%s", a.Replica, a.Ki
 func RandomAdversaries(seed uint64, n, count int) []Adversary {
 	rng := newRand(seed ^ 0xadd)
 	ids := rng.Perm(n)[:count]
+	if count >= 2 && rng.IntN(4) == 0 {
+		// Two consecutive primaries faulty: the first view change must be
+		// followed by a second.
+		ids = append([]int{0, 1}, slices.DeleteFunc(ids, func(id int) bool { return id <= 1 })...)[:count]
+	}
 	out := make([]Adversary, count)
 	for i, id := range ids {
 		out[i] = Adversary{Replica: id, Kind: Kind(1 + rng.IntN(int(numKinds)-1))}
+	}
+	if count >= 2 && out[0].Replica == 0 && out[1].Replica == 1 && rng.IntN(2) == 0 {
+		// The first faulty primary forces a view change, whose new primary
+		// then lies in its NEW-VIEW.
+		out[0].Kind, out[1].Kind = Silent, BadNewView
 	}
 	return out
 }
@@ -79,6 +94,17 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 		return s.digestLie(id, env)
 	case BadState:
 		return s.badState(env)
+	case SkipSequence:
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.skipSequence(n, env.Msg)}}
+	case BadNewView:
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.badNewView(n, env.Msg)}}
+	case Slow:
+		if env.Msg.GetPrePrepare() == nil {
+			return []pbft.Envelope{env}
+		}
+		wait := s.opts.Replica.ViewChangeTicks * s.opts.TickEvery * 8 / 10
+		s.schedule(event{at: s.now + wait, action: func() { s.route(id, env) }})
+		return nil
 	case Repropose, ForgeRequest:
 		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.extendBatch(n, env.Msg)}}
 	}
@@ -267,4 +293,49 @@ func (s *Sim) badState(env pbft.Envelope) []pbft.Envelope {
 		data[s.rng.IntN(len(data))] ^= 0x01
 	}
 	return []pbft.Envelope{{To: env.To, Msg: m}}
+}
+
+// skipSequence renumbers the primary's pre-prepares s -> s + s/3, so every
+// third sequence number is never assigned: execution stops at the first gap
+// until a view change fills it with a null request.
+func (s *Sim) skipSequence(n *node, m *wire.Message) *wire.Message {
+	pp := m.GetPrePrepare()
+	if pp == nil {
+		return m
+	}
+	alt := proto.Clone(pp).(*wire.PrePrepare)
+	alt.Sequence += alt.Sequence / 3
+	_ = pbft.SignPrePrepare(n.signer, "sim", alt)
+	return &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
+}
+
+// badNewView replaces the last pre-prepare of a NEW-VIEW with a null request
+// (or adds one), validly signed: only recomputing O from the view changes
+// exposes it.
+func (s *Sim) badNewView(n *node, m *wire.Message) *wire.Message {
+	nv := m.GetNewView()
+	if nv == nil {
+		return m
+	}
+	alt := proto.Clone(nv).(*wire.NewView)
+	null := pbft.BatchDigest("sim", nil)
+	if k := len(alt.PrePrepares); k > 0 {
+		last := alt.PrePrepares[k-1]
+		if len(last.Requests) == 0 {
+			alt.PrePrepares = alt.PrePrepares[:k-1]
+		} else {
+			last.Requests, last.Digest = nil, null[:]
+			_ = pbft.SignPrePrepare(n.signer, "sim", last)
+		}
+	} else {
+		var stable uint64
+		for _, vc := range alt.ViewChanges {
+			stable = max(stable, vc.GetStableSequence())
+		}
+		pp := &wire.PrePrepare{View: alt.View, Sequence: stable + 1, Digest: null[:], Replica: alt.Replica}
+		_ = pbft.SignPrePrepare(n.signer, "sim", pp)
+		alt.PrePrepares = append(alt.PrePrepares, pp)
+	}
+	_ = pbft.SignNewView(n.signer, "sim", alt)
+	return &wire.Message{Content: &wire.Message_NewView{NewView: alt}}
 }

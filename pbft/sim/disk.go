@@ -19,8 +19,11 @@ func (d *disk) write(rd pbft.Ready) {
 	for _, ex := range rd.Executed {
 		d.unsynced = append(d.unsynced, ex.PrePrepare)
 	}
-	if rd.Stable == nil && len(rd.Persist) == 0 && len(rd.Prepared) == 0 {
+	if rd.Stable == nil && len(rd.Persist) == 0 && len(rd.Prepared) == 0 && rd.View == nil {
 		return
+	}
+	if rd.View != nil {
+		d.durable.View, d.durable.ViewChanging = rd.View.View, rd.View.Changing
 	}
 	d.durable.Log = append(d.durable.Log, rd.Persist...)
 	d.durable.Prepared = append(d.durable.Prepared, rd.Prepared...)
@@ -61,11 +64,12 @@ func (d *disk) collectGarbage(stable uint64) {
 func (d *disk) crash() pbft.Durable {
 	d.unsynced = nil
 	return pbft.Durable{
-		View:      d.durable.View,
-		Stable:    d.durable.Stable,
-		Log:       append([]*wire.Message(nil), d.durable.Log...),
-		Committed: append([]*wire.PrePrepare(nil), d.durable.Committed...),
-		Prepared:  append([]*wire.PreparedCertificate(nil), d.durable.Prepared...),
+		View:         d.durable.View,
+		ViewChanging: d.durable.ViewChanging,
+		Stable:       d.durable.Stable,
+		Log:          append([]*wire.Message(nil), d.durable.Log...),
+		Committed:    append([]*wire.PrePrepare(nil), d.durable.Committed...),
+		Prepared:     append([]*wire.PreparedCertificate(nil), d.durable.Prepared...),
 	}
 }
 

@@ -36,7 +36,7 @@ func TestLongRunStaysBounded(t *testing.T) {
 		}
 		for id, n := range s.replicas {
 			rt := n.r.Retained()
-			if rt.Slots > window || rt.Snapshots > window/k+1 || rt.Checkpoints > 2*(window/k+1)+len(s.replicas) {
+			if rt.Slots > window || rt.Snapshots > window/k+2 || rt.Checkpoints > 2*(window/k+1)+len(s.replicas) {
 				t.Fatalf("replica %d retains %+v with a window of %d", id, rt, window)
 			}
 			if s.check.completed < ops/10 {

@@ -8,6 +8,7 @@ import "github.com/bulwark-bft/bulwark/pbft"
 func RandomOptions(seed uint64, n, operations int) Options {
 	rng := newRand(seed ^ 0x5eed)
 	f := (n - 1) / 3
+	adversaries, outages := randomFaults(seed, n, f)
 	return Options{
 		Seed:       seed,
 		Replicas:   n,
@@ -22,8 +23,9 @@ func RandomOptions(seed uint64, n, operations int) Options {
 			MinDelay:      1,
 			MaxDelay:      uint64(5 + rng.IntN(60)),
 		},
-		Adversaries: RandomAdversaries(seed, n, f),
-		Outages:     randomOutages(seed, n, f),
+		Adversaries: adversaries,
+		Outages:     outages,
+		BeyondF:     len(adversaries)+len(outages) > f,
 		TickEvery:   10,
 		Deadline:    2_000_000,
 		Replica: pbft.Config{
@@ -31,26 +33,36 @@ func RandomOptions(seed uint64, n, operations int) Options {
 			MaxBatchSize:       1 + rng.IntN(16),
 			MaxInflightBatches: uint64(1 + rng.IntN(4)),
 			StatusTicks:        5,
+			ViewChangeTicks:    uint64(100 + rng.IntN(200)),
 			StateChunkSize:     32 << rng.IntN(6), // several chunks per transfer
 		},
 		RetransmitTicks: 30,
 	}
 }
 
-// randomOutages gives half the seeds 1 to f crashes or partitions of correct
-// replicas, some far longer than it takes the others to move past the window.
-func randomOutages(seed uint64, n, f int) []Outage {
+// randomFaults splits the seeds in three: f adversaries and no outages; k
+// crashes or partitions of correct replicas (1 <= k <= f, some far longer
+// than it takes the others to move past the window) with f-k adversaries;
+// and, to check safety beyond the fault model, f adversaries and up to f
+// outages at once, a run of which promises no liveness.
+func randomFaults(seed uint64, n, f int) ([]Adversary, []Outage) {
 	rng := newRand(seed ^ 0xc4a5)
-	if rng.IntN(2) == 0 {
-		return nil
+	mode := rng.IntN(3)
+	if mode == 0 {
+		return RandomAdversaries(seed, n, f), nil
+	}
+	k := 1 + rng.IntN(f)
+	adversaries := RandomAdversaries(seed, n, f)
+	if mode == 1 {
+		adversaries = adversaries[:f-k]
 	}
 	faulty := make(map[int]bool)
-	for _, a := range RandomAdversaries(seed, n, f) {
+	for _, a := range adversaries {
 		faulty[a.Replica] = true
 	}
 	var out []Outage
 	for _, id := range rng.Perm(n) {
-		if len(out) == 1+rng.IntN(f) {
+		if len(out) == k {
 			break
 		}
 		if faulty[id] {
@@ -63,5 +75,5 @@ func randomOutages(seed uint64, n, f int) []Outage {
 			Duration: uint64(200 + rng.IntN(20_000)),
 		})
 	}
-	return out
+	return adversaries, out
 }

@@ -25,7 +25,7 @@ func runSeeds(t *testing.T, n int, defaultSeeds uint64) {
 	start := envUint(t, "BULWARK_SIM_SEED_START", 1)
 	const operations = 200
 	var events, completed uint64
-	var restarts, transfers int
+	var restarts, transfers, stranded int
 	for seed := start; seed < start+seeds; seed++ {
 		opts := RandomOptions(seed, n, operations)
 		s, err := New(opts)
@@ -40,10 +40,11 @@ func runSeeds(t *testing.T, n int, defaultSeeds uint64) {
 		events += st.Events
 		restarts += st.Restarts
 		transfers += st.StateTransfers
+		stranded += st.Stranded
 		completed += uint64(st.Completed)
 	}
-	t.Logf("n=%d: %d seeds from %d, %d events, %d operations completed, %d restarts, %d state transfers",
-		n, seeds, start, events, completed, restarts, transfers)
+	t.Logf("n=%d: %d seeds from %d, %d events, %d operations completed, %d restarts, %d state transfers, %d replicas stranded in a view change",
+		n, seeds, start, events, completed, restarts, transfers, stranded)
 }
 
 func TestSimulation(t *testing.T) {

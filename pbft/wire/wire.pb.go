@@ -976,6 +976,7 @@ type Status struct {
 	LastExecuted   uint64                 `protobuf:"varint,2,opt,name=last_executed,json=lastExecuted,proto3" json:"last_executed,omitempty"`
 	StableSequence uint64                 `protobuf:"varint,3,opt,name=stable_sequence,json=stableSequence,proto3" json:"stable_sequence,omitempty"`
 	Replica        uint32                 `protobuf:"varint,4,opt,name=replica,proto3" json:"replica,omitempty"`
+	ViewChanging   bool                   `protobuf:"varint,5,opt,name=view_changing,json=viewChanging,proto3" json:"view_changing,omitempty"` // sent VIEW-CHANGE for view, no NEW-VIEW yet
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1038,8 +1039,15 @@ func (x *Status) GetReplica() uint32 {
 	return 0
 }
 
-// FetchState asks a replica that signed a stable checkpoint for one chunk of
-// its state at that sequence number (or a later stable one).
+func (x *Status) GetViewChanging() bool {
+	if x != nil {
+		return x.ViewChanging
+	}
+	return false
+}
+
+// FetchState asks a replica for one chunk of its stable state, if that is at
+// or above sequence (the asker's last executed plus one).
 type FetchState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
@@ -1476,12 +1484,13 @@ const file_wire_proto_rawDesc = "" +
 	"\fview_changes\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.ViewChangeR\vviewChanges\x12>\n" +
 	"\fpre_prepares\x18\x03 \x03(\v2\x1b.bulwark.wire.v1.PrePrepareR\vprePrepares\x12\x18\n" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature\"\x84\x01\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xa9\x01\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12#\n" +
 	"\rlast_executed\x18\x02 \x01(\x04R\flastExecuted\x12'\n" +
 	"\x0fstable_sequence\x18\x03 \x01(\x04R\x0estableSequence\x12\x18\n" +
-	"\areplica\x18\x04 \x01(\rR\areplica\"X\n" +
+	"\areplica\x18\x04 \x01(\rR\areplica\x12#\n" +
+	"\rview_changing\x18\x05 \x01(\bR\fviewChanging\"X\n" +
 	"\n" +
 	"FetchState\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +

@@ -1,0 +1,150 @@
+package network
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+)
+
+// Protocol ids. The version is part of the id so an incompatible frame
+// format can be introduced next to the old one during a rolling upgrade.
+const (
+	ReplicaProtocol protocol.ID = "/bulwark/replica/1.0.0"
+	ClientProtocol  protocol.ID = "/bulwark/client/1.0.0"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxFrameSize    = 16 << 20
+	DefaultQueueSize       = 1024
+	DefaultClientQueueSize = 256
+)
+
+// Timings. Replicas may be continents apart, so dial and write timeouts are
+// generous; the backoff cap bounds how long a restarted peer waits to be
+// reconnected to.
+const (
+	backoffMin   = 50 * time.Millisecond
+	backoffMax   = 5 * time.Second
+	dialTimeout  = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	// stableAfter is how long a stream must have lived for its end to reset
+	// the backoff: a peer that accepts and then immediately drops us is
+	// retried at a falling rate, not every 50 ms.
+	stableAfter = 2 * time.Second
+	// inboundBuffer is the capacity of the Inbound channel.
+	inboundBuffer = 1024
+)
+
+// Peer is a replica's entry in the cluster: its id, libp2p peer id (see
+// PeerIDOf) and the addresses it listens on.
+type Peer struct {
+	ID     uint32
+	PeerID peer.ID
+	Addrs  []multiaddr.Multiaddr
+}
+
+// Config configures a ReplicaHost.
+type Config struct {
+	// Key is the replica's signing key, also its libp2p identity.
+	Key *crypto.PrivateKey
+	// ListenAddrs are multiaddrs to listen on, TCP and/or QUIC, e.g.
+	// /ip4/0.0.0.0/tcp/9000 and /ip4/0.0.0.0/udp/9000/quic-v1.
+	ListenAddrs []string
+	// Self is this replica's id; it must appear in Replicas with the peer id
+	// of Key.
+	Self uint32
+	// Replicas is the whole cluster, Self included.
+	Replicas []Peer
+	// MaxFrameSize bounds one encoded message, in and out (default 16 MiB).
+	MaxFrameSize int
+	// QueueSize bounds each replica's send queue, in messages (default 1024).
+	QueueSize int
+	// ClientQueueSize bounds each client stream's reply queue (default 256):
+	// there may be many clients, and replies are retransmitted on request.
+	ClientQueueSize int
+	// Logger receives connection events and rate-limited drop reports
+	// (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// withDefaults fills zero fields and checks the rest, naming the field at
+// fault so a bad cluster file fails with one clear line.
+func (c Config) withDefaults() (Config, error) {
+	if c.Key == nil {
+		return c, fmt.Errorf("network: Config.Key is nil")
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.MaxFrameSize < 0 || c.MaxFrameSize > 1<<30 {
+		return c, fmt.Errorf("network: Config.MaxFrameSize %d out of range (0, 1 GiB]", c.MaxFrameSize)
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.QueueSize < 0 {
+		return c, fmt.Errorf("network: Config.QueueSize %d is negative", c.QueueSize)
+	}
+	if c.ClientQueueSize == 0 {
+		c.ClientQueueSize = DefaultClientQueueSize
+	}
+	if c.ClientQueueSize < 0 {
+		return c, fmt.Errorf("network: Config.ClientQueueSize %d is negative", c.ClientQueueSize)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if len(c.ListenAddrs) == 0 {
+		return c, fmt.Errorf("network: Config.ListenAddrs is empty")
+	}
+	self, err := PeerIDOf(c.Key.PublicKey())
+	if err != nil {
+		return c, err
+	}
+	if err := checkPeers(c.Replicas); err != nil {
+		return c, err
+	}
+	found := false
+	for _, p := range c.Replicas {
+		if p.ID == c.Self {
+			if p.PeerID != self {
+				return c, fmt.Errorf("network: Config.Replicas entry %d has peer id %s, but Config.Key's is %s", p.ID, p.PeerID, self)
+			}
+			found = true
+		}
+	}
+	if !found {
+		return c, fmt.Errorf("network: Config.Self %d is not in Config.Replicas", c.Self)
+	}
+	return c, nil
+}
+
+// checkPeers rejects duplicate ids or peer ids: either would route one
+// replica's traffic to another.
+func checkPeers(peers []Peer) error {
+	ids := make(map[uint32]bool, len(peers))
+	pids := make(map[peer.ID]bool, len(peers))
+	for _, p := range peers {
+		if ids[p.ID] {
+			return fmt.Errorf("network: replica id %d listed twice", p.ID)
+		}
+		if p.PeerID == "" {
+			return fmt.Errorf("network: replica %d has no peer id", p.ID)
+		}
+		if err := p.PeerID.Validate(); err != nil {
+			return fmt.Errorf("network: replica %d peer id: %w", p.ID, err)
+		}
+		if pids[p.PeerID] {
+			return fmt.Errorf("network: peer id %s listed twice", p.PeerID)
+		}
+		ids[p.ID], pids[p.PeerID] = true, true
+	}
+	return nil
+}

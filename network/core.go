@@ -1,0 +1,236 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/driver"
+)
+
+// core is what replica and client hosts share: the libp2p host, the inbound
+// channel, counters, and the bookkeeping that lets Close stop every
+// goroutine and only then close the channel they send on.
+type core struct {
+	host     host.Host
+	log      *slog.Logger
+	stats    *counters
+	maxFrame int
+	inbound  chan driver.Inbound
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup
+	streams map[network.Stream]struct{} // open streams, reset on Close
+}
+
+// newLibp2pHost builds a host that speaks only TCP and QUIC (no relays,
+// websockets or WebRTC: replicas have fixed, reachable addresses), with our
+// gater and fixed resource limits.
+func newLibp2pHost(c *core, keyOpt libp2p.Option, listen libp2p.Option, g *gater) error {
+	rm, err := newResourceManager()
+	if err != nil {
+		return err
+	}
+	h, err := libp2p.New(
+		keyOpt,
+		listen,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.ConnectionGater(g),
+		libp2p.ResourceManager(rm),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.Ping(false),
+	)
+	if err != nil {
+		rm.Close() // New does not always release it on failure; Close is idempotent
+		return fmt.Errorf("network: libp2p host: %w", err)
+	}
+	c.host = h
+	return nil
+}
+
+func newCore(ctx context.Context, log *slog.Logger, maxFrame int) *core {
+	c := &core{
+		log:      log,
+		stats:    newCounters(log),
+		maxFrame: maxFrame,
+		inbound:  make(chan driver.Inbound, inboundBuffer),
+		streams:  make(map[network.Stream]struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	return c
+}
+
+// spawn runs f in a goroutine Close waits for; false if already closing.
+func (c *core) spawn(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// track registers a stream (and, for stream handlers that libp2p runs in its
+// own goroutine, that goroutine) so Close can reset it and wait. It returns
+// false, having reset s, when the host is closing.
+func (c *core) track(s network.Stream, goroutine bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = s.Reset()
+		return false
+	}
+	if goroutine {
+		c.wg.Add(1)
+	}
+	c.streams[s] = struct{}{}
+	return true
+}
+
+func (c *core) untrack(s network.Stream, goroutine bool) {
+	c.mu.Lock()
+	delete(c.streams, s)
+	c.mu.Unlock()
+	if goroutine {
+		c.wg.Done()
+	}
+}
+
+// sleep waits d or until the host closes; false means closing.
+func (c *core) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// deliver hands a message to Inbound. It blocks while the consumer is behind
+// (the stream's flow control then slows the sender, whose own queue drops),
+// but never past Close.
+func (c *core) deliver(in driver.Inbound) bool {
+	select {
+	case c.inbound <- in:
+		c.stats.received.Add(1)
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// readLoop reads frames from s and delivers them as sent by from, until the
+// stream ends or carries bad input; either way the stream is finished here.
+func (c *core) readLoop(s network.Stream, from pbft.From) {
+	fr := frameReader{r: s, max: c.maxFrame}
+	for {
+		m, err := fr.next()
+		if err != nil {
+			c.readFailed(s, err)
+			return
+		}
+		if !c.deliver(driver.Inbound{From: from, Msg: m}) {
+			_ = s.Reset()
+			return
+		}
+	}
+}
+
+// readFailed counts bad input and ends the stream: reset after bad input (the
+// sender's writer notices and reconnects), close on a clean end.
+func (c *core) readFailed(s network.Stream, err error) {
+	peer := s.Conn().RemotePeer()
+	switch {
+	case errors.Is(err, errFrameTooLarge):
+		c.stats.drop(DropFrameTooLarge, "dropping oversized frame, resetting stream", "peer", peer, "err", err)
+	case errors.Is(err, errMalformed):
+		c.stats.drop(DropMalformed, "dropping undecodable frame, resetting stream", "peer", peer, "err", err)
+	case errors.Is(err, io.EOF):
+		_ = s.Close()
+		return
+	default:
+		c.log.Debug("network: stream read ended", "peer", peer, "err", err)
+	}
+	_ = s.Reset()
+}
+
+// pump writes queued frames to s until a write fails, dead is closed (the
+// stream's reader saw it end) or the host closes. pending, if set, is written
+// first. It returns the frame whose write failed, if any.
+func (c *core) pump(s network.Stream, q *sendQueue, dead <-chan struct{}, pending []byte) []byte {
+	for {
+		frame := pending
+		pending = nil
+		if frame == nil {
+			select {
+			case frame = <-q.ch:
+				q.taken(frame)
+			case <-dead:
+				return nil
+			case <-c.ctx.Done():
+				return nil
+			}
+		}
+		// A peer that stops reading must not hold the writer forever: the
+		// deadline turns a stall into a reconnect.
+		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := s.Write(frame); err != nil {
+			c.log.Debug("network: write failed", "peer", s.Conn().RemotePeer(), "err", err)
+			return frame
+		}
+		c.stats.sent.Add(1)
+	}
+}
+
+// close stops everything: no new streams, reset the open ones, wait for every
+// goroutine, close the host, and only then close Inbound (nothing can send on
+// it any more).
+func (c *core) close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	streams := make([]network.Stream, 0, len(c.streams))
+	for s := range c.streams {
+		streams = append(streams, s)
+	}
+	c.mu.Unlock()
+
+	c.cancel()
+	for _, s := range streams {
+		_ = s.Reset()
+	}
+	c.wg.Wait()
+	err := c.host.Close()
+	close(c.inbound)
+	if err != nil {
+		return fmt.Errorf("network: close host: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// ReplicaHost is a replica's libp2p endpoint; it implements driver.Transport.
+type ReplicaHost struct {
+	*core
+	cfg   Config
+	ids   map[peer.ID]uint32 // every other replica's peer id → replica id
+	links map[uint32]*link   // immutable after construction
+
+	clientsMu sync.Mutex
+	clients   map[string]*clientConn // by client public key
+}
+
+var _ driver.Transport = (*ReplicaHost)(nil)
+
+// NewReplicaHost starts listening and connecting to the other replicas.
+// Cancelling ctx stops the host's goroutines; Close must still be called.
+func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	sk, err := libp2pKey(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	h := &ReplicaHost{
+		core:    newCore(ctx, cfg.Logger, cfg.MaxFrameSize),
+		cfg:     cfg,
+		ids:     make(map[peer.ID]uint32, len(cfg.Replicas)),
+		links:   make(map[uint32]*link, len(cfg.Replicas)),
+		clients: make(map[string]*clientConn),
+	}
+	g := &gater{replicas: make(map[peer.ID]uint32, len(cfg.Replicas)), acceptClients: true}
+	for _, p := range cfg.Replicas {
+		g.replicas[p.PeerID] = p.ID
+		if p.ID == cfg.Self {
+			g.self = p.PeerID
+		} else {
+			h.ids[p.PeerID] = p.ID
+		}
+	}
+	if err := newLibp2pHost(h.core, libp2p.Identity(sk), libp2p.ListenAddrStrings(cfg.ListenAddrs...), g); err != nil {
+		h.cancel()
+		return nil, err
+	}
+	h.host.SetStreamHandler(ReplicaProtocol, h.handleReplicaStream)
+	h.host.SetStreamHandler(ClientProtocol, h.handleClientStream)
+
+	for _, p := range cfg.Replicas {
+		if p.ID == cfg.Self {
+			continue
+		}
+		h.host.Peerstore().AddAddrs(p.PeerID, p.Addrs, peerstore.PermanentAddrTTL)
+		// Replica connections must survive the connection manager's trimming
+		// when many clients are connected.
+		h.host.ConnManager().Protect(p.PeerID, "bulwark-replica")
+		h.links[p.ID] = &link{
+			c:     h.core,
+			id:    p.ID,
+			pid:   p.PeerID,
+			proto: ReplicaProtocol,
+			q:     newSendQueue(cfg.QueueSize, cfg.MaxFrameSize),
+			read:  h.watchOutbound,
+		}
+	}
+	for _, l := range h.links {
+		h.spawn(l.run)
+	}
+	h.log.Info("network: replica host started", "replica", cfg.Self, "peer", h.host.ID(), "addrs", h.host.Addrs())
+	return h, nil
+}
+
+// ID is the host's libp2p peer id.
+func (h *ReplicaHost) ID() peer.ID { return h.host.ID() }
+
+// Addrs are the addresses the host listens on (with actual ports when the
+// configuration asked for port 0).
+func (h *ReplicaHost) Addrs() []multiaddr.Multiaddr { return h.host.Addrs() }
+
+// Send queues m for replica id and returns at once; a full queue drops it.
+func (h *ReplicaHost) Send(id uint32, m *wire.Message) {
+	l := h.links[id]
+	if l == nil {
+		h.stats.drop(DropUnknownPeer, "send to a replica id not in the cluster", "replica", id)
+		return
+	}
+	frame, ok := h.encode(m)
+	if !ok {
+		return
+	}
+	if !l.q.push(frame) {
+		h.stats.drop(DropQueueFull, "send queue full, dropping message", "replica", id)
+	}
+}
+
+// SendClient queues m on the stream of the client holding key, if it has one.
+func (h *ReplicaHost) SendClient(key string, m *wire.Message) {
+	h.clientsMu.Lock()
+	cc := h.clients[key]
+	h.clientsMu.Unlock()
+	if cc == nil {
+		h.stats.drop(DropNoClientStream, "no open stream for client, dropping reply")
+		return
+	}
+	frame, ok := h.encode(m)
+	if !ok {
+		return
+	}
+	if !cc.q.push(frame) {
+		h.stats.drop(DropQueueFull, "client queue full, dropping reply", "peer", cc.s.Conn().RemotePeer())
+	}
+}
+
+// encode frames m, counting a message too large to send. It is done in the
+// caller's goroutine so the queue holds bytes, never a message the caller
+// might still change.
+func (c *core) encode(m *wire.Message) ([]byte, bool) {
+	frame, err := encodeFrame(m, c.maxFrame)
+	if err != nil {
+		if errors.Is(err, errFrameTooLarge) {
+			c.stats.drop(DropFrameTooLarge, "outbound message too large", "err", err)
+		} else {
+			c.stats.drop(DropMalformed, "outbound message does not encode", "err", err)
+		}
+		return nil, false
+	}
+	return frame, true
+}
+
+// Inbound yields received messages; it is closed by Close.
+func (h *ReplicaHost) Inbound() <-chan driver.Inbound { return h.inbound }
+
+// Stats returns a snapshot of the counters and connections.
+func (h *ReplicaHost) Stats() Stats {
+	s := h.stats.snapshot()
+	for id, l := range h.links {
+		if l.connected.Load() {
+			s.Connected = append(s.Connected, id)
+		}
+	}
+	slices.Sort(s.Connected)
+	h.clientsMu.Lock()
+	s.ClientStreams = len(h.clients)
+	h.clientsMu.Unlock()
+	return s
+}
+
+// Close stops every goroutine, closes the libp2p host and then Inbound.
+func (h *ReplicaHost) Close() error { return h.close() }
+
+// handleReplicaStream reads a replica's stream. The remote peer id was
+// authenticated by the secure channel, so it names the sender; a peer id not
+// in the cluster may not speak this protocol at all.
+func (h *ReplicaHost) handleReplicaStream(s network.Stream) {
+	pid := s.Conn().RemotePeer()
+	id, ok := h.ids[pid]
+	if !ok {
+		h.stats.drop(DropUnknownPeer, "replica protocol stream from a peer not in the cluster", "peer", pid)
+		_ = s.Reset()
+		return
+	}
+	if !h.track(s, true) {
+		return
+	}
+	defer h.untrack(s, true)
+	h.readLoop(s, pbft.FromReplica(id))
+}
+
+// watchOutbound reads our outbound replica stream only to learn when it dies
+// (peer restarted, stream reset): the link then reconnects at once instead of
+// on its next failed write. The peer never writes on it; if it does, that is
+// a protocol violation.
+func (h *ReplicaHost) watchOutbound(s network.Stream) {
+	var b [1]byte
+	if n, _ := s.Read(b[:]); n > 0 {
+		h.stats.drop(DropMalformed, "replica wrote on a stream it should only read", "peer", s.Conn().RemotePeer())
+	}
+}

@@ -1,0 +1,41 @@
+package network
+
+import "sync/atomic"
+
+// sendQueue is one peer's bounded queue of encoded frames. It is bounded in
+// messages and in bytes: a thousand state chunks near MaxFrameSize must not
+// pin gigabytes for a peer that is down.
+type sendQueue struct {
+	ch       chan []byte
+	bytes    atomic.Int64
+	maxBytes int64
+}
+
+// queueBytesPerMessage sizes the byte budget: room for the message budget at
+// 64 KiB each, and never less than four maximal frames.
+const queueBytesPerMessage = 64 << 10
+
+func newSendQueue(messages, maxFrame int) *sendQueue {
+	maxBytes := max(int64(messages)*queueBytesPerMessage, 4*int64(maxFrame+frameHeaderLen))
+	return &sendQueue{ch: make(chan []byte, messages), maxBytes: maxBytes}
+}
+
+// push enqueues frame without blocking; false means the queue was full and
+// the frame is dropped.
+func (q *sendQueue) push(frame []byte) bool {
+	n := int64(len(frame))
+	if q.bytes.Add(n) > q.maxBytes {
+		q.bytes.Add(-n)
+		return false
+	}
+	select {
+	case q.ch <- frame:
+		return true
+	default:
+		q.bytes.Add(-n)
+		return false
+	}
+}
+
+// taken must be called for every frame received from ch.
+func (q *sendQueue) taken(frame []byte) { q.bytes.Add(-int64(len(frame))) }

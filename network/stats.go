@@ -1,0 +1,104 @@
+package network
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DropReason names why a message was dropped; Stats.Dropped is keyed by it.
+type DropReason string
+
+// Drop reasons.
+const (
+	// DropQueueFull: the peer's send queue was full (slow or down peer).
+	DropQueueFull DropReason = "queue_full"
+	// DropFrameTooLarge: a frame, in or out, exceeded MaxFrameSize.
+	DropFrameTooLarge DropReason = "frame_too_large"
+	// DropMalformed: a frame did not decode to a non-empty wire.Message,
+	// or a peer wrote on a stream it should only read.
+	DropMalformed DropReason = "malformed"
+	// DropUnknownPeer: replica traffic from a peer not in the cluster, or a
+	// send to a replica id not in it.
+	DropUnknownPeer DropReason = "unknown_peer"
+	// DropNoClientStream: a reply for a client with no open stream.
+	DropNoClientStream DropReason = "no_client_stream"
+	// DropSendFailed: a frame that failed to write on two streams in a row.
+	DropSendFailed DropReason = "send_failed"
+)
+
+var dropReasons = []DropReason{DropQueueFull, DropFrameTooLarge, DropMalformed, DropUnknownPeer, DropNoClientStream, DropSendFailed}
+
+// Stats is a snapshot of a host's counters.
+type Stats struct {
+	// Sent counts frames written to streams; Received, messages delivered
+	// to Inbound.
+	Sent, Received uint64
+	// Dropped counts dropped messages by reason; every reason is present.
+	Dropped map[DropReason]uint64
+	// Connected lists the replica ids with an open outbound stream.
+	Connected []uint32
+	// ClientStreams counts open client streams (on a replica host).
+	ClientStreams int
+}
+
+// logEvery is the minimum interval between two log lines for one reason: a
+// flood of bad frames must not become a flood of log lines.
+const logEvery = time.Second
+
+// counters are a host's metrics and its rate-limited drop log.
+type counters struct {
+	sent, received atomic.Uint64
+	dropped        map[DropReason]*atomic.Uint64 // fixed keys: read-only after construction
+
+	log        *slog.Logger
+	mu         sync.Mutex
+	lastLog    map[DropReason]time.Time
+	suppressed map[DropReason]uint64
+}
+
+func newCounters(log *slog.Logger) *counters {
+	c := &counters{
+		dropped:    make(map[DropReason]*atomic.Uint64, len(dropReasons)),
+		log:        log,
+		lastLog:    make(map[DropReason]time.Time),
+		suppressed: make(map[DropReason]uint64),
+	}
+	for _, r := range dropReasons {
+		c.dropped[r] = new(atomic.Uint64)
+	}
+	return c
+}
+
+// drop counts one dropped message and logs it unless a line for the same
+// reason was logged within logEvery; the next line reports how many were
+// suppressed in between.
+func (c *counters) drop(reason DropReason, msg string, attrs ...any) {
+	c.dropped[reason].Add(1)
+	now := time.Now()
+	c.mu.Lock()
+	if now.Sub(c.lastLog[reason]) < logEvery {
+		c.suppressed[reason]++
+		c.mu.Unlock()
+		return
+	}
+	c.lastLog[reason] = now
+	n := c.suppressed[reason]
+	c.suppressed[reason] = 0
+	c.mu.Unlock()
+	attrs = append(attrs, slog.String("reason", string(reason)), slog.Uint64("suppressed", n))
+	c.log.Warn("network: "+msg, attrs...)
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		Sent:     c.sent.Load(),
+		Received: c.received.Load(),
+		Dropped:  make(map[DropReason]uint64, len(c.dropped)),
+	}
+	for r, v := range c.dropped {
+		s.Dropped[r] = v.Load()
+	}
+	return s
+}

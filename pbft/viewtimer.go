@@ -1,0 +1,94 @@
+package pbft
+
+// viewTimer is PBFT's view-change timer, counted in ticks. In the normal case
+// it runs while this replica holds a client request that has not executed;
+// during a view change it runs once 2f+1 VIEW-CHANGEs for the new view are in,
+// waiting for the NEW-VIEW.
+type viewTimer struct {
+	running bool
+	started uint64
+}
+
+func (r *Replica) startTimer() {
+	if !r.timer.running {
+		r.timer = viewTimer{running: true, started: r.ticks}
+	}
+}
+
+func (r *Replica) restartTimer() { r.timer = viewTimer{running: true, started: r.ticks} }
+
+func (r *Replica) stopTimer() { r.timer = viewTimer{} }
+
+// viewTimeout is T doubled for every view change since the last execution,
+// so that some timeout eventually outlasts a slow but correct primary.
+func (r *Replica) viewTimeout() uint64 {
+	return r.cfg.ViewChangeTicks << min(r.failedViews, 16)
+}
+
+// checkTimer fires the timer: in the normal case it starts a view change if a
+// held request is still waiting; during a view change it moves on to the
+// next view. While f+1 peers report executing beyond this replica, the delay
+// is its own lag, not the primary's fault, and the timer waits.
+func (r *Replica) checkTimer() {
+	if !r.timer.running {
+		return
+	}
+	if r.active && r.behind() {
+		// f+1 peers, so a correct one, executed further: the primary makes
+		// progress, and this replica is catching up (Status resends, state
+		// transfer). Any request the primary starves also waits at the f+1
+		// correct replicas that executed the most; their timers fire.
+		r.restartTimer()
+		return
+	}
+	if r.ticks-r.timer.started < r.viewTimeout() {
+		return
+	}
+	if r.active && !r.holdsPendingRequest() {
+		r.stopTimer()
+		return
+	}
+	if r.active && !r.hearsQuorum() {
+		// Cut off from the others, this replica cannot tell a faulty primary
+		// from its own isolation, and a view change needs 2f+1 replicas
+		// anyway; suspecting the primary alone would only strand it in a
+		// view nobody else moves to.
+		r.restartTimer()
+		return
+	}
+	r.startViewChange(r.view + 1)
+}
+
+// hearsQuorum reports whether 2f peers sent a Status within the last four
+// Status periods.
+func (r *Replica) hearsQuorum() bool {
+	n := 0
+	for id, p := range r.peers {
+		if uint32(id) != r.cfg.ID && p.seen && r.ticks-p.heard <= 4*r.cfg.StatusTicks {
+			n++
+		}
+	}
+	return n >= r.q.prepared()
+}
+
+// behind reports whether f+1 peers in this view executed beyond this replica.
+func (r *Replica) behind() bool {
+	n := 0
+	for id, p := range r.peers {
+		if uint32(id) != r.cfg.ID && p.seen && p.view == r.view && p.lastExec > r.lastExec {
+			n++
+		}
+	}
+	return n > r.q.f
+}
+
+// holdsPendingRequest scans for a request held but not executed. It runs
+// only when the timer fires, so the scan is rare.
+func (r *Replica) holdsPendingRequest() bool {
+	for _, cs := range r.clients {
+		if cs.pending != nil {
+			return true
+		}
+	}
+	return false
+}
