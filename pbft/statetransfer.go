@@ -271,6 +271,13 @@ func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
 // certified digest d. A bad or truncated snapshot is dropped and the state
 // left as it was.
 func (r *Replica) installVerified(ss *wire.StateSnapshot, d crypto.Digest) error {
+	if ss.GetSequence() <= r.lastExec {
+		// Execution overtook the download: installing it would roll the
+		// replica back below what it executed and replied to.
+		r.transfer = transfer{}
+		r.stats.Duplicates++
+		return nil
+	}
 	cache, err := r.checkReplyCache(ss.GetReplyCache())
 	if err != nil {
 		return err

@@ -98,3 +98,24 @@ func TestStateTransferRejectsACorruptSnapshot(t *testing.T) {
 		t.Fatal("state transfer not counted")
 	}
 }
+
+// A download that execution overtook is discarded: installing it would roll
+// the replica back below batches it executed and replied to.
+func TestStateTransferNeverRollsBack(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.CheckpointInterval, cfg.WindowSize = 2, 4 })
+	for range 4 {
+		req := c.request([]byte("op"))
+		for i := range c.reps {
+			must(t, c.fromClient(i, req))
+		}
+		c.deliver(nil)
+	}
+	r := c.reps[1]
+	old := r.snapshots[r.StableCheckpoint()]
+	ss := &wire.StateSnapshot{Sequence: 2, ServiceSnapshot: old.service, ReplyCache: old.replyCache}
+	before, digest := r.LastExecuted(), r.StateDigest()
+	must(t, r.installVerified(ss, digest))
+	if r.LastExecuted() != before || r.StateDigest() != digest {
+		t.Fatalf("executed %d -> %d after installing an older state", before, r.LastExecuted())
+	}
+}
