@@ -56,6 +56,9 @@ type Stats struct {
 	Restarts, StateTransfers          int
 	// Stranded counts correct replicas left waiting in a view change.
 	Stranded int
+	// Settle is how long after the last fault ended (or after the start,
+	// for faults that never end) the last operation completed.
+	Settle uint64
 }
 
 // Sim is one simulated cluster.
@@ -165,6 +168,9 @@ func (s *Sim) Run() (Stats, error) {
 	s.stats.Completed = s.check.completed
 	s.stats.StateTransfers = s.check.transfers
 	s.stats.Stranded = s.stranded
+	if s.check.lastCompletion > s.faultsEnd {
+		s.stats.Settle = s.check.lastCompletion - s.faultsEnd
+	}
 	for _, n := range s.replicas {
 		s.stats.Restarts += n.restarts
 	}
