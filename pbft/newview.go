@@ -70,14 +70,13 @@ func (r *Replica) issueNewView() {
 	r.send(Broadcast, &wire.Message{Content: &wire.Message_NewView{NewView: nv}})
 }
 
-// onNewView accepts a NEW-VIEW only if its primary signed it, it rests on
+// onNewView accepts a NEW-VIEW, from its primary or relayed, only if its primary signed it, it rests on
 // 2f+1 valid VIEW-CHANGEs for its view from distinct replicas, and
 // recomputing O from them gives exactly its pre-prepares. A replica behind
 // in views may accept the NEW-VIEW of any later view: it proves itself.
 func (r *Replica) onNewView(from From, nv *wire.NewView) error {
-	if err := r.checkSender(from, nv.GetReplica()); err != nil {
-		return err
-	}
+	// Any replica may relay a NEW-VIEW: the primary's signature and the 2f+1
+	// signed view changes inside prove it, whoever delivers it.
 	v := nv.GetView()
 	switch {
 	case v < r.view || (v == r.view && r.active):

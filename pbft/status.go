@@ -32,8 +32,9 @@ func (r *Replica) onStatus(from From, st *wire.Status) error {
 		return nil
 	}
 	if st.GetView() < r.view || (st.GetView() == r.view && st.GetViewChanging()) {
-		// It missed this view's start: the primary resends its NEW-VIEW.
-		if r.isPrimary() && r.newView != nil {
+		// It missed this view's start: every replica that holds the NEW-VIEW
+		// resends it (the primary may have restarted and lost it).
+		if r.newView != nil {
 			r.send(int(st.GetReplica()), &wire.Message{Content: &wire.Message_NewView{NewView: r.newView}})
 		}
 		return nil

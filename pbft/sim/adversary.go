@@ -32,13 +32,14 @@ const (
 	SkipSequence      // as primary, leaves every third sequence number unassigned
 	BadNewView        // as a new primary, sends a NEW-VIEW whose pre-prepares the view changes do not give
 	Slow              // as primary, delays its pre-prepares to just under the view-change timeout
+	Twin              // two honest instances share its key; each other replica talks to one (Twins)
 	numKinds
 )
 
 func (k Kind) String() string {
 	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result",
 		"equivocate", "digest-lie", "repropose", "forge-request", "bad-state", "skip-sequence",
-		"bad-new-view", "slow"}[k]
+		"bad-new-view", "slow", "twin"}[k]
 }
 
 // Adversary makes Replica faulty in the given way.

@@ -169,7 +169,11 @@ func (c *checker) accepted(clientKey string, session uint64, res client.Result) 
 // allows; seen: 115,794 for 200 operations with T = 278 ticks, against a
 // bound of 576,000. Without a slow primary runs settle within 50,000.
 func SettleBound(o Options) uint64 {
-	return 20_000 + uint64(o.Operations)*o.Replica.ViewChangeTicks*o.TickEvery
+	t := o.Replica.ViewChangeTicks
+	if t == 0 {
+		t = pbft.DefaultViewChangeTicks
+	}
+	return 20_000 + uint64(o.Operations)*t*o.TickEvery
 }
 
 // atEnd checks liveness where the protocol promises it, and that correct

@@ -77,6 +77,8 @@ type Sim struct {
 	faultsEnd uint64
 	// afterEvent, when set, runs after every event (tests' extra invariants).
 	afterEvent func()
+	// twinSide says which instance of a twinned replica each replica talks to.
+	twinSide []int
 	// stranded counts correct replicas left in a view change at the end.
 	stranded int
 	// debugStep, when set, sees every message a replica dropped.
@@ -118,7 +120,17 @@ func New(opts Options) (*Sim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
 		}
-		s.replicas = append(s.replicas, &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], disk: &disk{}})
+		n := &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], disk: &disk{}}
+		if faulty[i].Kind == Twin {
+			if n.twin, err = twinOf(cfg); err != nil {
+				return nil, err
+			}
+		}
+		s.replicas = append(s.replicas, n)
+	}
+	s.twinSide = make([]int, opts.Replicas)
+	for i := range s.twinSide {
+		s.twinSide[i] = s.rng.IntN(2)
 	}
 	s.check = newChecker(s)
 	s.newClients(newSigner)
@@ -202,7 +214,11 @@ func (s *Sim) handle(e event) {
 	if e.msg == nil {
 		s.schedule(event{at: s.now + s.opts.TickEvery, node: e.node})
 		if e.node < len(s.replicas) {
-			s.replicas[e.node].r.Tick()
+			n := s.replicas[e.node]
+			n.r.Tick()
+			if n.twin != nil {
+				n.twin.Tick()
+			}
 			s.flush(e.node)
 		} else {
 			s.tickClient(e.node - len(s.replicas))
@@ -215,9 +231,12 @@ func (s *Sim) handle(e event) {
 			from = pbft.FromClient(s.clients[e.from-len(s.replicas)].signer.PublicKey())
 		}
 		s.observe(e.node, e.msg)
-		if err := s.replicas[e.node].r.Step(from, e.msg); err != nil && s.debugStep != nil {
-			s.debugStep(e.node, e.from, err)
-		} // drops are counted by the replica
+		n := s.replicas[e.node]
+		for _, r := range s.instancesFor(n, e.from) {
+			if err := r.Step(from, e.msg); err != nil && s.debugStep != nil {
+				s.debugStep(e.node, e.from, err)
+			} // drops are counted by the replica
+		}
 		s.flush(e.node)
 		return
 	}
@@ -229,6 +248,10 @@ func (s *Sim) handle(e event) {
 // adversary (if any) onto the network.
 func (s *Sim) flush(id int) {
 	n := s.replicas[id]
+	if n.twin != nil {
+		s.flushTwins(id, n)
+		return
+	}
 	if !n.r.HasReady() {
 		return
 	}
@@ -350,4 +373,7 @@ type node struct {
 	seen []*wire.Message
 	// ordered are requests a reproposing primary already ordered.
 	ordered []*wire.Request
+	// twin is a second instance with the same key (Twins): each other
+	// replica talks to one of the two.
+	twin *pbft.Replica
 }

@@ -1,0 +1,60 @@
+package sim
+
+import (
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+)
+
+// Twins (Bano et al.): a faulty replica is two honest instances holding the
+// same key, each talking to its own part of the cluster, so equivocation,
+// conflicting votes and split views arise with no Byzantine code at all.
+
+func twinOf(cfg pbft.Config) (*pbft.Replica, error) {
+	cfg.Service = kv.New()
+	return pbft.New(cfg)
+}
+
+// instancesFor is which instance(s) of replica n a message from node from
+// reaches: a replica's messages reach the instance on its side, a client's
+// reach both.
+func (s *Sim) instancesFor(n *node, from int) []*pbft.Replica {
+	if n.twin == nil {
+		return []*pbft.Replica{n.r}
+	}
+	if from >= len(s.replicas) {
+		return []*pbft.Replica{n.r, n.twin}
+	}
+	if s.twinSide[from] == 0 {
+		return []*pbft.Replica{n.r}
+	}
+	return []*pbft.Replica{n.twin}
+}
+
+// flushTwins sends each instance's messages to its own side and to clients.
+func (s *Sim) flushTwins(id int, n *node) {
+	for side, r := range []*pbft.Replica{n.r, n.twin} {
+		if !r.HasReady() {
+			continue
+		}
+		for _, env := range r.Ready().Messages {
+			s.routeSide(id, side, env)
+		}
+	}
+}
+
+func (s *Sim) routeSide(from, side int, env pbft.Envelope) {
+	switch env.To {
+	case pbft.ToClient:
+		s.route(from, env)
+	case pbft.Broadcast:
+		for to := range s.replicas {
+			if to != from && s.twinSide[to] == side {
+				s.transmit(from, to, env.Msg)
+			}
+		}
+	default:
+		if env.To >= 0 && env.To < len(s.replicas) && s.twinSide[env.To] == side {
+			s.transmit(from, env.To, env.Msg)
+		}
+	}
+}
