@@ -51,6 +51,8 @@ type Driver struct {
 	done   chan struct{}
 	err    error
 	gcAt   uint64 // stable checkpoint at the last value-log GC
+	// reported holds the replicas whose equivocation was already logged.
+	reported map[uint32]bool
 }
 
 // Start restarts the replica from its store and runs it until ctx ends or
@@ -115,6 +117,7 @@ func (d *Driver) run(ctx context.Context) {
 			return
 		case <-ticker.C:
 			d.r.Tick()
+			d.reportEquivocations()
 		case m, ok := <-in:
 			if !ok {
 				return
@@ -202,4 +205,19 @@ func (d *Driver) persistStable(rd pbft.Ready) error {
 		}
 	}
 	return nil
+}
+
+// reportEquivocations logs each new proof that a replica equivocated, once.
+func (d *Driver) reportEquivocations() {
+	for _, e := range d.r.Evidence() {
+		if d.reported[e.Replica] {
+			continue
+		}
+		if d.reported == nil {
+			d.reported = make(map[uint32]bool)
+		}
+		d.reported[e.Replica] = true
+		d.log.Warn("replica equivocated: two conflicting messages it signed are kept as evidence",
+			"faulty_replica", e.Replica, "first", fmt.Sprintf("%T", e.First.Content), "second", fmt.Sprintf("%T", e.Second.Content))
+	}
 }
