@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/network"
+)
+
+// run executes the bulwark command line in-process and returns its stdout.
+func run(ctx context.Context, args ...string) (string, error) {
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestKeygen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	out, err := run(t.Context(), "keygen", "--out", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %04o, want 0600", info.Mode().Perm())
+	}
+	key, err := crypto.LoadPrivateKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := network.PeerIDOf(key.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != pid.String()+"\n" {
+		t.Fatalf("printed %q, want the peer id %s", out, pid)
+	}
+	if _, err := run(t.Context(), "keygen", "--out", path); err == nil {
+		t.Fatal("keygen overwrote an existing key")
+	}
+}
+
+func TestTestnetFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	if _, err := run(t.Context(), "testnet", "--replicas", "7", "--dir", dir, "--base-port", "21000"); err != nil {
+		t.Fatal(err)
+	}
+	clusterJSON, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadCluster(filepath.Join(dir, "cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.n() != 7 || c.file.Protocol != defaultProtocol {
+		t.Fatalf("cluster file: %d replicas, protocol %+v", c.n(), c.file.Protocol)
+	}
+	if strings.Contains(strings.ToLower(string(clusterJSON)), "private") {
+		t.Fatal("cluster.json mentions private keys")
+	}
+	for i := range 7 {
+		path := filepath.Join(dir, fmt.Sprintf("replica-%d", i), "key")
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %04o, want 0600", path, info.Mode().Perm())
+		}
+		key, err := crypto.LoadPrivateKey(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(key.PublicKey(), c.pubs[i]) {
+			t.Fatalf("replica %d: key does not match the cluster file", i)
+		}
+		if bytes.Contains(clusterJSON, []byte(hex.EncodeToString(key.Seed()))) {
+			t.Fatalf("cluster.json holds replica %d's private seed", i)
+		}
+		want := []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 21000+i), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", 21000+i)}
+		if got := c.file.Replicas[i].Addrs; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+			t.Fatalf("replica %d addrs %v, want %v", i, got, want)
+		}
+	}
+	if _, err := run(t.Context(), "testnet", "--replicas", "7", "--dir", dir); err == nil {
+		t.Fatal("testnet overwrote an existing cluster")
+	}
+	if _, err := run(t.Context(), "testnet", "--replicas", "5", "--dir", t.TempDir()); err == nil || !strings.HasPrefix(err.Error(), "--replicas: ") {
+		t.Fatalf("5 replicas: error %v", err)
+	}
+}
+
+// TestReplicaAndClientCommands runs four replica commands and the client
+// command in-process over loopback, checking the printed results.
+func TestReplicaAndClientCommands(t *testing.T) {
+	dir := t.TempDir()
+	ports, err := freePorts(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := writeTestnet(dir, "127.0.0.1", ports, defaultProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := run(ctx, "replica", "--cluster", path, "--id", fmt.Sprint(i), "--log-level", "error")
+			errs <- err
+		}()
+	}
+	defer func() {
+		cancel()
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Errorf("replica: %v", err)
+			}
+		}
+	}()
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"put", "k", "v1"}, "ok\n"},
+		{[]string{"get", "k"}, "v1\n"},
+		{[]string{"get", "missing"}, "\n"},
+		{[]string{"cas", "k", "v1", "v2"}, "swapped\n"},
+		{[]string{"cas", "k", "v1", "v3"}, "unchanged\n"},
+		{[]string{"get", "k"}, "v2\n"},
+		{[]string{"del", "k"}, "ok\n"},
+		{[]string{"get", "k"}, "\n"},
+	}
+	for _, s := range steps {
+		out, err := run(ctx, append([]string{"client", "--cluster", path, "--timeout", "20s"}, s.args...)...)
+		if err != nil || out != s.want {
+			t.Fatalf("client %v: %q, %v; want %q", s.args, out, err, s.want)
+		}
+	}
+	// A cluster that does not answer: one line, non-nil error, in time.
+	stranger := t.TempDir()
+	other, err := writeTestnet(stranger, "127.0.0.1", []int{1, 2, 3, 4}, defaultProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = run(ctx, "client", "--cluster", other, "--timeout", "500ms", "get", "k")
+	if err == nil || err.Error() != "no f+1 matching replies within 500ms" {
+		t.Fatalf("unreachable cluster: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("timeout took %v", time.Since(start))
+	}
+}
+
+func TestClientArguments(t *testing.T) {
+	for _, args := range [][]string{{"put", "k"}, {"get"}, {"cas", "k", "a"}, {"frob", "k"}, {"del", "a", "b"}} {
+		if _, _, err := parseKVOp(args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	o := defaultDemo
+	o.Before, o.After = 1500*time.Millisecond, time.Second
+	if err := runDemo(t.Context(), &out, o); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"Crashed replica 0", "new view 1", "same state digest"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("the account does not mention %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, c := range []string{"keygen", "testnet", "replica", "client", "demo"} {
+		out, err := run(t.Context(), c, "--help")
+		if err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("%s --help: %v\n%s", c, err, out)
+		}
+	}
+}

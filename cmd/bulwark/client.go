@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+)
+
+func newClientCmd() *cobra.Command {
+	var (
+		clusterPath, keyPath, logLevel string
+		timeout                        time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "client --cluster FILE [--key FILE] [--timeout 10s] put K V | get K | del K | cas K OLD NEW",
+		Short: "Run one key-value operation against a cluster",
+		Long: "client sends one operation to every replica and exits 0 once f+1 replicas agree on\n" +
+			"the result: put and del print \"ok\"; get prints the value (an empty line for a missing\n" +
+			"key); cas prints \"swapped\" when the value was OLD and is now NEW, else \"unchanged\".\n" +
+			"Without --key a fresh key is used. Exits non-zero when no f+1 matching replies come\n" +
+			"within --timeout.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if clusterPath == "" {
+				return errors.New("--cluster: missing")
+			}
+			op, readOnly, err := parseKVOp(args)
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			c, err := loadCluster(clusterPath)
+			if err != nil {
+				return err
+			}
+			var key *crypto.PrivateKey
+			if keyPath != "" {
+				key, err = crypto.LoadPrivateKey(keyPath)
+			} else {
+				key, err = crypto.GenerateKey(nil)
+			}
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			cl, err := dialCluster(ctx, c, key, 1, logger)
+			if err != nil {
+				return err
+			}
+			defer cl.close()
+			res, err := cl.c.Do(ctx, op, readOnly)
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("no f+1 matching replies within %v", timeout)
+			}
+			if err != nil {
+				return fmt.Errorf("client: %w", err)
+			}
+			out, err := formatKVResult(args[0], res.Result)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&clusterPath, "cluster", "", "cluster file (cluster.json)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "client private key file (default: a fresh key)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for f+1 matching replies")
+	cmd.Flags().StringVar(&logLevel, "log-level", "error", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// parseKVOp encodes the operation named on the command line.
+func parseKVOp(args []string) (op []byte, readOnly bool, err error) {
+	want := map[string]int{"put": 3, "get": 2, "del": 2, "cas": 4}
+	n, ok := want[args[0]]
+	if !ok {
+		return nil, false, fmt.Errorf("operation %q: want put K V, get K, del K or cas K OLD NEW", args[0])
+	}
+	if len(args) != n {
+		return nil, false, fmt.Errorf("%s: takes %d arguments, got %d", args[0], n-1, len(args)-1)
+	}
+	switch args[0] {
+	case "put":
+		return kv.EncodePut([]byte(args[1]), []byte(args[2])), false, nil
+	case "get":
+		return kv.EncodeGet([]byte(args[1])), true, nil
+	case "del":
+		return kv.EncodeDelete([]byte(args[1])), false, nil
+	default:
+		return kv.EncodeCAS([]byte(args[1]), []byte(args[2]), []byte(args[3])), false, nil
+	}
+}
+
+// formatKVResult is what the client prints for the agreed result of verb.
+func formatKVResult(verb string, raw []byte) (string, error) {
+	r, err := kv.DecodeResult(raw)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", verb, err)
+	}
+	switch r.Status {
+	case kv.StatusError:
+		return "", fmt.Errorf("%s: the service refused the operation: %s", verb, r.Err)
+	case kv.StatusOK:
+		if verb == "get" {
+			return string(r.Value), nil
+		}
+		return "ok", nil
+	case kv.StatusNotFound:
+		return "", nil
+	case kv.StatusSwapped, kv.StatusUnchanged:
+		return r.Status.String(), nil
+	}
+	return "", fmt.Errorf("%s: unexpected result status %v", verb, r.Status)
+}
+
+// clusterClient is a driver client over a libp2p client host.
+type clusterClient struct {
+	c      *driver.Client
+	host   *network.ClientHost
+	cancel context.CancelFunc
+}
+
+// dialCluster connects a client with the given number of sessions to every
+// replica; it runs until ctx ends or close is called.
+func dialCluster(ctx context.Context, c *cluster, key *crypto.PrivateKey, sessions int, logger *slog.Logger) (*clusterClient, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	host, err := network.NewClientHost(ctx, key, c.peers, network.WithLogger(logger))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	cl, err := driver.StartClient(ctx, driver.ClientConfig{
+		ClusterID: c.file.ClusterID, Replicas: c.n(), Signer: key, Transport: host,
+		Sessions: sessions, TickInterval: c.tick(),
+		// Resend after about half a second: soon enough for a dropped
+		// request, rare enough not to flood a cluster changing views.
+		RetransmitTicks: uint64(max(1, 500/c.file.Protocol.TickMS)),
+	})
+	if err != nil {
+		cancel()
+		return nil, errors.Join(err, host.Close())
+	}
+	return &clusterClient{c: cl, host: host, cancel: cancel}, nil
+}
+
+func (c *clusterClient) close() {
+	c.cancel()
+	c.host.Close()
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/storage"
+	"github.com/bulwark-bft/bulwark/statemachine"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+	"github.com/bulwark-bft/bulwark/statemachine/null"
+)
+
+func newReplicaCmd() *cobra.Command {
+	var (
+		clusterPath, keyPath, dataDir, service, logLevel string
+		id                                               uint32
+	)
+	cmd := &cobra.Command{
+		Use:   "replica --cluster FILE --id I [--key FILE] [--data DIR] [--service kv]",
+		Short: "Run one replica of a cluster until SIGINT or SIGTERM",
+		Long: "replica runs replica I of the cluster FILE describes, listening on its addresses.\n" +
+			"The key defaults to DIR/replica-I/key and the data directory to DIR/replica-I/data,\n" +
+			"where DIR holds the cluster file. On SIGINT or SIGTERM it stops cleanly.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if clusterPath == "" {
+				return errors.New("--cluster: missing")
+			}
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			c, err := loadCluster(clusterPath)
+			if err != nil {
+				return err
+			}
+			if int(id) >= c.n() {
+				return fmt.Errorf("--id: %d is not below the %d replicas", id, c.n())
+			}
+			base := replicaDir(filepath.Dir(clusterPath), id)
+			if keyPath == "" {
+				keyPath = filepath.Join(base, "key")
+			}
+			if dataDir == "" {
+				dataDir = filepath.Join(base, "data")
+			}
+			svc, err := newService(service)
+			if err != nil {
+				return err
+			}
+			key, err := crypto.LoadPrivateKey(keyPath)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			node, err := startReplica(ctx, c, id, key, dataDir, svc, logger)
+			if err != nil {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				logger.Info("stopping", "replica", id)
+			case <-node.d.Done():
+			}
+			if err := node.stop(); err != nil {
+				return err
+			}
+			logger.Info("replica stopped", "replica", id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&clusterPath, "cluster", "", "cluster file (cluster.json)")
+	cmd.Flags().Uint32Var(&id, "id", 0, "this replica's id")
+	cmd.Flags().StringVar(&keyPath, "key", "", "private key file (default DIR/replica-I/key)")
+	cmd.Flags().StringVar(&dataDir, "data", "", "data directory (default DIR/replica-I/data)")
+	cmd.Flags().StringVar(&service, "service", "kv", "replicated service: kv or null")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newService(name string) (statemachine.Service, error) {
+	switch name {
+	case "kv":
+		return kv.New(), nil
+	case "null":
+		return null.New(), nil
+	}
+	return nil, fmt.Errorf("--service: %q is not kv or null", name)
+}
+
+// replicaNode is a running replica: its store, host and driver.
+type replicaNode struct {
+	id     uint32
+	d      *driver.Driver
+	host   *network.ReplicaHost
+	store  *storage.DB
+	cancel context.CancelFunc
+}
+
+// startReplica opens the store, starts the network host on the replica's
+// addresses and runs the driver until ctx ends or stop is called.
+func startReplica(ctx context.Context, c *cluster, id uint32, key *crypto.PrivateKey, dataDir string,
+	svc statemachine.Service, logger *slog.Logger) (*replicaNode, error) {
+	if !bytes.Equal(key.PublicKey(), c.pubs[id]) {
+		return nil, fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
+	}
+	store, err := storage.Open(storage.Options{Dir: dataDir, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: open store: %w", id, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	host, err := network.NewReplicaHost(ctx, network.Config{
+		Key: key, ListenAddrs: c.file.Replicas[id].Addrs, Self: id, Replicas: c.peers, Logger: logger,
+	})
+	if err != nil {
+		cancel()
+		return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), store.Close())
+	}
+	cfg := c.replicaConfig(id)
+	cfg.Signer, cfg.Service = key, svc
+	d, err := driver.Start(ctx, driver.Config{
+		Replica: cfg, Store: store, Transport: host, TickInterval: c.tick(), Logger: logger,
+	})
+	if err != nil {
+		cancel()
+		return nil, errors.Join(err, host.Close(), store.Close())
+	}
+	return &replicaNode{id: id, d: d, host: host, store: store, cancel: cancel}, nil
+}
+
+// stop halts the driver, then closes the host and the store; it returns
+// what stopped the driver, if anything but stop itself.
+func (n *replicaNode) stop() error {
+	n.cancel()
+	<-n.d.Done()
+	var errs []error
+	if err := n.d.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("replica %d: %w", n.id, err))
+	}
+	if err := n.host.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("replica %d: close host: %w", n.id, err))
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("replica %d: close store: %w", n.id, err))
+	}
+	return errors.Join(errs...)
+}
