@@ -25,11 +25,5 @@ func (q quorum) committed() int { return 2*q.f + 1 }
 // stable is the number of matching checkpoints that make a checkpoint stable.
 func (q quorum) stable() int { return 2*q.f + 1 }
 
-// reply is the number of matching replies a client needs.
-func (q quorum) reply() int { return q.f + 1 }
-
-// readOnly is the number of matching replies a read-only request needs.
-func (q quorum) readOnly() int { return 2*q.f + 1 }
-
 // primary is the primary of view v.
 func (q quorum) primary(v uint64) uint32 { return uint32(v % uint64(q.n)) }
