@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,11 +154,40 @@ func TestReplicaAndClientCommands(t *testing.T) {
 			t.Fatalf("client %v: %q, %v; want %q", s.args, out, err, s.want)
 		}
 	}
+	// status: every replica reachable, all at the same sequence number and
+	// state digest once the last operation has executed everywhere.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := run(ctx, "status", "--cluster", path, "--json")
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		var sts []replicaStatus
+		if err := json.Unmarshal([]byte(out), &sts); err != nil {
+			t.Fatalf("status --json printed %q: %v", out, err)
+		}
+		same := len(sts) == 4
+		for _, st := range sts {
+			same = same && st.Reachable && st.LastExecuted == sts[0].LastExecuted && st.LastExecuted > 0 &&
+				st.StateDigest == sts[0].StateDigest && len(st.StateDigest) == 64 && st.Primary == 0
+		}
+		if same {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed 4 reachable replicas in agreement: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// A cluster that does not answer: one line, non-nil error, in time.
 	stranger := t.TempDir()
 	other, err := writeTestnet(stranger, "127.0.0.1", []int{1, 2, 3, 4}, defaultProtocol)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if out, err := run(ctx, "status", "--cluster", other, "--timeout", "300ms"); err != nil ||
+		!strings.Contains(out, "replica 0: unreachable") {
+		t.Fatalf("status of an unreachable cluster: %q, %v", out, err)
 	}
 	start := time.Now()
 	_, err = run(ctx, "client", "--cluster", other, "--timeout", "500ms", "get", "k")

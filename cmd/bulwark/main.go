@@ -27,7 +27,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeygenCmd(), newTestnetCmd(), newReplicaCmd(), newClientCmd(), newDemoCmd())
+	root.AddCommand(newKeygenCmd(), newTestnetCmd(), newReplicaCmd(), newClientCmd(), newStatusCmd(), newDemoCmd())
 	return root
 }
 

@@ -122,6 +122,9 @@ func (d *Driver) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if d.answerStatusQuery(m) {
+				continue
+			}
 			if err := d.r.Step(m.From, m.Msg); err != nil {
 				d.log.Debug("dropped", "from", m.From.Replica, "err", err)
 			}

@@ -977,8 +977,11 @@ type Status struct {
 	StableSequence uint64                 `protobuf:"varint,3,opt,name=stable_sequence,json=stableSequence,proto3" json:"stable_sequence,omitempty"`
 	Replica        uint32                 `protobuf:"varint,4,opt,name=replica,proto3" json:"replica,omitempty"`
 	ViewChanging   bool                   `protobuf:"varint,5,opt,name=view_changing,json=viewChanging,proto3" json:"view_changing,omitempty"` // sent VIEW-CHANGE for view, no NEW-VIEW yet
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set only in answer to a client's Status query (an operator's `bulwark
+	// status`): the digest of the replica's executed state.
+	StateDigest   []byte `protobuf:"bytes,6,opt,name=state_digest,json=stateDigest,proto3" json:"state_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -1044,6 +1047,13 @@ func (x *Status) GetViewChanging() bool {
 		return x.ViewChanging
 	}
 	return false
+}
+
+func (x *Status) GetStateDigest() []byte {
+	if x != nil {
+		return x.StateDigest
+	}
+	return nil
 }
 
 // FetchState asks a replica for one chunk of its stable state, if that is at
@@ -1484,13 +1494,14 @@ const file_wire_proto_rawDesc = "" +
 	"\fview_changes\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.ViewChangeR\vviewChanges\x12>\n" +
 	"\fpre_prepares\x18\x03 \x03(\v2\x1b.bulwark.wire.v1.PrePrepareR\vprePrepares\x12\x18\n" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xa9\x01\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xcc\x01\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12#\n" +
 	"\rlast_executed\x18\x02 \x01(\x04R\flastExecuted\x12'\n" +
 	"\x0fstable_sequence\x18\x03 \x01(\x04R\x0estableSequence\x12\x18\n" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12#\n" +
-	"\rview_changing\x18\x05 \x01(\bR\fviewChanging\"X\n" +
+	"\rview_changing\x18\x05 \x01(\bR\fviewChanging\x12!\n" +
+	"\fstate_digest\x18\x06 \x01(\fR\vstateDigest\"X\n" +
 	"\n" +
 	"FetchState\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// replicaStatus is one line of `bulwark status`; the JSON field names are
+// part of the command-line contract.
+type replicaStatus struct {
+	ID               uint32 `json:"id"`
+	Reachable        bool   `json:"reachable"`
+	View             uint64 `json:"view"`
+	Primary          uint32 `json:"primary"`
+	LastExecuted     uint64 `json:"last_executed"`
+	StableCheckpoint uint64 `json:"stable_checkpoint"`
+	StateDigest      string `json:"state_digest"`
+	ViewChanging     bool   `json:"view_changing"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		clusterPath, logLevel string
+		asJSON                bool
+		timeout               time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status --cluster FILE [--json] [--timeout 3s]",
+		Short: "Ask every replica for its view, primary, progress and state digest",
+		Long: "status asks every replica of the cluster for its view, the primary of that view, its\n" +
+			"last executed sequence number, its stable checkpoint and its state digest, and prints\n" +
+			"one line per replica (or, with --json, one array of objects with the fields id,\n" +
+			"reachable, view, primary, last_executed, stable_checkpoint, state_digest). A replica\n" +
+			"that does not answer within --timeout is reported unreachable.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if clusterPath == "" {
+				return errors.New("--cluster: missing")
+			}
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			c, err := loadCluster(clusterPath)
+			if err != nil {
+				return err
+			}
+			sts, err := queryStatus(cmd.Context(), c, timeout, network.WithLogger(logger))
+			if err != nil {
+				return err
+			}
+			return printStatus(cmd.OutOrStdout(), sts, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&clusterPath, "cluster", "", "cluster file (cluster.json)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the replicas' answers")
+	cmd.Flags().StringVar(&logLevel, "log-level", "error", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// queryStatus sends a Status query to every replica over the client protocol
+// and collects the answers that arrive within timeout.
+func queryStatus(ctx context.Context, c *cluster, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
+	key, err := crypto.GenerateKey(nil)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	host, err := network.NewClientHost(ctx, key, c.peers, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	defer host.Close()
+	sts := make([]replicaStatus, c.n())
+	for i := range sts {
+		sts[i].ID = uint32(i)
+	}
+	ask := func() {
+		for i := range sts {
+			if !sts[i].Reachable {
+				host.Send(uint32(i), &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{}}})
+			}
+		}
+	}
+	ask()
+	resend := time.NewTicker(250 * time.Millisecond) // streams may still be opening
+	defer resend.Stop()
+	answered := 0
+	for answered < len(sts) {
+		select {
+		case <-ctx.Done():
+			return sts, nil
+		case <-resend.C:
+			ask()
+		case m, ok := <-host.Inbound():
+			if !ok {
+				return sts, nil
+			}
+			st := m.Msg.GetStatus()
+			id := m.From.Replica
+			if st == nil || id < 0 || id >= len(sts) || sts[id].Reachable || st.GetReplica() != uint32(id) {
+				continue
+			}
+			sts[id] = replicaStatus{
+				ID: uint32(id), Reachable: true, View: st.GetView(), Primary: uint32(st.GetView() % uint64(len(sts))),
+				LastExecuted: st.GetLastExecuted(), StableCheckpoint: st.GetStableSequence(),
+				StateDigest: hex.EncodeToString(st.GetStateDigest()), ViewChanging: st.GetViewChanging(),
+			}
+			answered++
+		}
+	}
+	return sts, nil
+}
+
+func printStatus(w io.Writer, sts []replicaStatus, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		return enc.Encode(sts)
+	}
+	for _, s := range sts {
+		if !s.Reachable {
+			fmt.Fprintf(w, "replica %d: unreachable\n", s.ID)
+			continue
+		}
+		changing := ""
+		if s.ViewChanging {
+			changing = " (changing views)"
+		}
+		fmt.Fprintf(w, "replica %d: view %d%s, primary %d, last executed %d, stable checkpoint %d, state digest %s\n",
+			s.ID, s.View, changing, s.Primary, s.LastExecuted, s.StableCheckpoint, s.StateDigest)
+	}
+	return nil
+}
