@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,15 +25,17 @@ import (
 
 func newReplicaCmd() *cobra.Command {
 	var (
-		clusterPath, keyPath, dataDir, service, logLevel string
-		id                                               uint32
+		clusterPath, keyPath, dataDir, service, logLevel, faultName string
+		id                                                          uint32
 	)
 	cmd := &cobra.Command{
-		Use:   "replica --cluster FILE --id I [--key FILE] [--data DIR] [--service kv]",
+		Use:   "replica --cluster FILE --id I [--key FILE] [--data DIR] [--service kv] [--fault NAME]",
 		Short: "Run one replica of a cluster until SIGINT or SIGTERM",
 		Long: "replica runs replica I of the cluster FILE describes, listening on its addresses.\n" +
 			"The key defaults to DIR/replica-I/key and the data directory to DIR/replica-I/data,\n" +
-			"where DIR holds the cluster file. On SIGINT or SIGTERM it stops cleanly.",
+			"where DIR holds the cluster file. On SIGINT or SIGTERM it stops cleanly.\n" +
+			"--fault makes it misbehave on purpose (tests, demos, benchmarks): silent,\n" +
+			"equivocate, bad-signature, wrong-result or slow.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if clusterPath == "" {
@@ -60,13 +63,17 @@ func newReplicaCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fault, err := driver.ParseFault(faultName)
+			if err != nil {
+				return err
+			}
 			key, err := crypto.LoadPrivateKey(keyPath)
 			if err != nil {
 				return fmt.Errorf("--key: %w", err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			node, err := startReplica(ctx, c, id, key, dataDir, svc, logger)
+			node, err := startReplica(ctx, c, id, key, dataDir, svc, fault, logger)
 			if err != nil {
 				return err
 			}
@@ -88,6 +95,7 @@ func newReplicaCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory (default DIR/replica-I/data)")
 	cmd.Flags().StringVar(&service, "service", "kv", "replicated service: kv or null")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&faultName, "fault", "", "misbehave on purpose: silent, equivocate, bad-signature, wrong-result or slow")
 	return cmd
 }
 
@@ -113,7 +121,7 @@ type replicaNode struct {
 // startReplica opens the store, starts the network host on the replica's
 // addresses and runs the driver until ctx ends or stop is called.
 func startReplica(ctx context.Context, c *cluster, id uint32, key *crypto.PrivateKey, dataDir string,
-	svc statemachine.Service, logger *slog.Logger) (*replicaNode, error) {
+	svc statemachine.Service, fault driver.Fault, logger *slog.Logger) (*replicaNode, error) {
 	if !bytes.Equal(key.PublicKey(), c.pubs[id]) {
 		return nil, fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
 	}
@@ -131,8 +139,11 @@ func startReplica(ctx context.Context, c *cluster, id uint32, key *crypto.Privat
 	}
 	cfg := c.replicaConfig(id)
 	cfg.Signer, cfg.Service = key, svc
+	// A slow primary holds each pre-prepare for 80% of the view-change timeout.
+	slow := time.Duration(c.file.Protocol.ViewChangeTicks) * c.tick() * 8 / 10
 	d, err := driver.Start(ctx, driver.Config{
-		Replica: cfg, Store: store, Transport: host, TickInterval: c.tick(), Logger: logger,
+		Replica: cfg, Store: store, TickInterval: c.tick(), Logger: logger,
+		Transport: driver.WithFault(host, fault, key, c.file.ClusterID, slow),
 	})
 	if err != nil {
 		cancel()
