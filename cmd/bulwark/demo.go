@@ -108,7 +108,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		if nodes[i], err = startReplica(ctx, c, id, key, filepath.Join(replicaDir(dir, id), "data"), kv.New(), driver.FaultNone, o.Logger); err != nil {
+		if nodes[i], err = startReplica(ctx, c, id, key, filepath.Join(replicaDir(dir, id), "data"), kv.New(), driver.FaultNone, nil, o.Logger); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}

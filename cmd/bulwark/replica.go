@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/bulwark-bft/bulwark/crypto"
@@ -25,15 +27,16 @@ import (
 
 func newReplicaCmd() *cobra.Command {
 	var (
-		clusterPath, keyPath, dataDir, service, logLevel, faultName string
-		id                                                          uint32
+		clusterPath, keyPath, dataDir, service, logLevel, faultName, metricsAddr string
+		id                                                                       uint32
 	)
 	cmd := &cobra.Command{
-		Use:   "replica --cluster FILE --id I [--key FILE] [--data DIR] [--service kv] [--fault NAME]",
+		Use:   "replica --cluster FILE --id I [--key FILE] [--data DIR] [--service kv] [--metrics HOST:PORT] [--fault NAME]",
 		Short: "Run one replica of a cluster until SIGINT or SIGTERM",
 		Long: "replica runs replica I of the cluster FILE describes, listening on its addresses.\n" +
 			"The key defaults to DIR/replica-I/key and the data directory to DIR/replica-I/data,\n" +
 			"where DIR holds the cluster file. On SIGINT or SIGTERM it stops cleanly.\n" +
+			"--metrics serves Prometheus metrics on http://HOST:PORT/metrics.\n" +
 			"--fault makes it misbehave on purpose (tests, demos, benchmarks): silent,\n" +
 			"equivocate, bad-signature, wrong-result or slow.",
 		Args: cobra.NoArgs,
@@ -73,16 +76,31 @@ func newReplicaCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			node, err := startReplica(ctx, c, id, key, dataDir, svc, fault, logger)
+			var reg *prometheus.Registry
+			var metrics *metricsServer
+			if metricsAddr != "" {
+				reg = prometheus.NewRegistry()
+				reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+				if metrics, err = serveMetrics(metricsAddr, reg, logger); err != nil {
+					return err
+				}
+			}
+			stopMetrics := func() error {
+				if metrics == nil {
+					return nil
+				}
+				return metrics.stop()
+			}
+			node, err := startReplica(ctx, c, id, key, dataDir, svc, fault, reg, logger)
 			if err != nil {
-				return err
+				return errors.Join(err, stopMetrics())
 			}
 			select {
 			case <-ctx.Done():
 				logger.Info("stopping", "replica", id)
 			case <-node.d.Done():
 			}
-			if err := node.stop(); err != nil {
+			if err := errors.Join(stopMetrics(), node.stop()); err != nil {
 				return err
 			}
 			logger.Info("replica stopped", "replica", id)
@@ -95,6 +113,7 @@ func newReplicaCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory (default DIR/replica-I/data)")
 	cmd.Flags().StringVar(&service, "service", "kv", "replicated service: kv or null")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on http://HOST:PORT/metrics")
 	cmd.Flags().StringVar(&faultName, "fault", "", "misbehave on purpose: silent, equivocate, bad-signature, wrong-result or slow")
 	return cmd
 }
@@ -119,9 +138,10 @@ type replicaNode struct {
 }
 
 // startReplica opens the store, starts the network host on the replica's
-// addresses and runs the driver until ctx ends or stop is called.
+// addresses and runs the driver until ctx ends or stop is called. With reg
+// set, the replica's and its host's metrics are registered on it.
 func startReplica(ctx context.Context, c *cluster, id uint32, key *crypto.PrivateKey, dataDir string,
-	svc statemachine.Service, fault driver.Fault, logger *slog.Logger) (*replicaNode, error) {
+	svc statemachine.Service, fault driver.Fault, reg *prometheus.Registry, logger *slog.Logger) (*replicaNode, error) {
 	if !bytes.Equal(key.PublicKey(), c.pubs[id]) {
 		return nil, fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
 	}
@@ -137,12 +157,22 @@ func startReplica(ctx context.Context, c *cluster, id uint32, key *crypto.Privat
 		cancel()
 		return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), store.Close())
 	}
+	var metrics *driver.Metrics
+	if reg != nil {
+		if metrics, err = driver.NewMetrics(reg, id); err == nil {
+			err = reg.Register(newNetworkCollector(host, id))
+		}
+		if err != nil {
+			cancel()
+			return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), host.Close(), store.Close())
+		}
+	}
 	cfg := c.replicaConfig(id)
 	cfg.Signer, cfg.Service = key, svc
 	// A slow primary holds each pre-prepare for 80% of the view-change timeout.
 	slow := time.Duration(c.file.Protocol.ViewChangeTicks) * c.tick() * 8 / 10
 	d, err := driver.Start(ctx, driver.Config{
-		Replica: cfg, Store: store, TickInterval: c.tick(), Logger: logger,
+		Replica: cfg, Store: store, TickInterval: c.tick(), Logger: logger, Metrics: metrics,
 		Transport: driver.WithFault(host, fault, key, c.file.ClusterID, slow),
 	})
 	if err != nil {

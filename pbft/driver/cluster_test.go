@@ -31,10 +31,17 @@ type cluster struct {
 	drivers []*driver.Driver
 	stores  []*storage.DB
 	cancels []context.CancelFunc
+	metrics []*driver.Metrics // replica i's metrics, if any
 }
 
 func newCluster(t *testing.T, n int, k uint64) *cluster {
-	c := &cluster{t: t, dir: t.TempDir(), net: memnet.New(), k: k,
+	return newClusterWithMetrics(t, n, k, nil)
+}
+
+// newClusterWithMetrics is newCluster with metrics[i], if any, set as
+// replica i's Config.Metrics.
+func newClusterWithMetrics(t *testing.T, n int, k uint64, metrics []*driver.Metrics) *cluster {
+	c := &cluster{t: t, dir: t.TempDir(), net: memnet.New(), k: k, metrics: metrics,
 		drivers: make([]*driver.Driver, n), stores: make([]*storage.DB, n), cancels: make([]context.CancelFunc, n)}
 	for range n {
 		key, err := crypto.GenerateKey(nil)
@@ -65,8 +72,13 @@ func (c *cluster) start(i int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	var m *driver.Metrics
+	if i < len(c.metrics) {
+		m = c.metrics[i]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := driver.Start(ctx, driver.Config{
+		Metrics: m,
 		Replica: pbft.Config{
 			ClusterID: "test", ID: uint32(i), Replicas: c.pubs, Signer: c.keys[i],
 			Verifier: crypto.Ed25519Verifier{}, Service: kv.New(), CheckpointInterval: c.k,

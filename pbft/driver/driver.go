@@ -29,6 +29,8 @@ type Config struct {
 	// SnapshotChunkSize is the size of the chunks snapshots are stored in.
 	SnapshotChunkSize int
 	Logger            *slog.Logger
+	// Metrics, if set, are updated as the replica runs (see NewMetrics).
+	Metrics *Metrics
 }
 
 // Status is a replica's progress, read safely from outside its goroutine.
@@ -80,6 +82,9 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 		log: cfg.Logger.With("replica", cfg.Replica.ID),
 	}
 	d.log.Info("replica started", "last_executed", r.LastExecuted(), "stable", r.StableCheckpoint())
+	if cfg.Metrics != nil {
+		cfg.Metrics.reset(r)
+	}
 	go d.run(ctx)
 	return d, nil
 }
@@ -118,12 +123,18 @@ func (d *Driver) run(ctx context.Context) {
 		case <-ticker.C:
 			d.r.Tick()
 			d.reportEquivocations()
+			if d.cfg.Metrics != nil {
+				d.cfg.Metrics.observeReplica(d.r, time.Now(), false)
+			}
 		case m, ok := <-in:
 			if !ok {
 				return
 			}
 			if d.answerStatusQuery(m) {
 				continue
+			}
+			if d.cfg.Metrics != nil {
+				d.cfg.Metrics.observeInbound(m.Msg, time.Now())
 			}
 			if err := d.r.Step(m.From, m.Msg); err != nil {
 				d.log.Debug("dropped", "from", m.From.Replica, "err", err)
@@ -155,6 +166,9 @@ func (d *Driver) handleReady() error {
 		return nil
 	}
 	rd := d.r.Ready()
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.observeReady(rd, time.Now())
+	}
 	recs, err := recordsOf(d.r.ID(), rd)
 	if err != nil {
 		return err

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReplicaMetrics runs four replica commands over loopback, one of them
+// with --metrics, and scrapes it after an operation executed.
+func TestReplicaMetrics(t *testing.T) {
+	dir := t.TempDir()
+	ports, err := freePorts(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := writeTestnet(dir, "127.0.0.1", ports[:4], defaultProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[4])
+	ctx, cancel := context.WithCancel(t.Context())
+	errs := make(chan error, 4)
+	for i := range 4 {
+		args := []string{"replica", "--cluster", path, "--id", fmt.Sprint(i), "--log-level", "error"}
+		if i == 0 {
+			args = append(args, "--metrics", metricsAddr)
+		}
+		go func() {
+			_, err := run(ctx, args...)
+			errs <- err
+		}()
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Errorf("replica: %v", err)
+			}
+		}
+	}
+	defer stop()
+	if out, err := run(ctx, "client", "--cluster", path, "--timeout", "20s", "put", "k", "v"); err != nil || out != "ok\n" {
+		t.Fatalf("client put: %q, %v", out, err)
+	}
+	lastExecuted := regexp.MustCompile(`(?m)^bulwark_last_executed\{replica="0"\} (\S+)$`)
+	client := &http.Client{Timeout: 2 * time.Second}
+	defer client.CloseIdleConnections()
+	url := "http://" + metricsAddr + "/metrics"
+	deadline := time.Now().Add(20 * time.Second)
+	var body string
+	for {
+		body = scrape(client, url)
+		if m := lastExecuted.FindStringSubmatch(body); m != nil {
+			if v, err := strconv.ParseFloat(m[1], 64); err == nil && v >= 1 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no bulwark_last_executed >= 1 on %s; last scrape:\n%s", url, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`bulwark_executed_requests_total{replica="0"} 1`,
+		`bulwark_batch_size_count{replica="0"} 1`,
+		`bulwark_commit_latency_seconds_count{replica="0"} 1`,
+		`bulwark_network_connected_peers{replica="0"}`,
+		`bulwark_network_messages_dropped_total{reason="queue_full",replica="0"}`,
+		`bulwark_messages_dropped_total{reason="bad signature",replica="0"}`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q:\n%s", want, body)
+		}
+	}
+	// Stopping the replica shuts its metrics server down.
+	stop()
+	if _, err := client.Get(url); err == nil {
+		t.Fatal("metrics still served after the replica stopped")
+	}
+}
+
+func scrape(client *http.Client, url string) string {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
