@@ -1,0 +1,69 @@
+package driver
+
+import (
+	"bytes"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+)
+
+// maxVerifyBatch bounds how many queued messages the driver takes at once to
+// verify their signatures in parallel.
+const maxVerifyBatch = 64
+
+// checked is a signature the driver verified ahead of the core.
+type checked struct {
+	pub, msg []byte
+	ok       bool
+}
+
+// preverifier is the Verifier the core sees: it answers from the signatures
+// the driver verified in parallel for the batch being stepped, and verifies
+// anything else itself. Only the driver's goroutine uses it.
+type preverifier struct {
+	inner        crypto.Verifier
+	done         map[string]checked // by signature
+	hits, misses uint64
+}
+
+func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
+	if c, ok := v.done[string(sig)]; ok && bytes.Equal(c.pub, pub) && bytes.Equal(c.msg, msg) {
+		v.hits++
+		return c.ok
+	}
+	v.misses++
+	return v.inner.Verify(pub, msg, sig)
+}
+
+// prepare verifies the replica signatures of a batch of inbound messages
+// across cores, so that stepping them costs no signature checks.
+func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []Inbound) {
+	clear(v.done)
+	items := make([]crypto.Item, 0, len(batch))
+	for _, m := range batch {
+		if item, ok := pbft.SignatureOf(cluster, replicas, m.Msg); ok {
+			items = append(items, item)
+		}
+	}
+	for i, ok := range crypto.VerifyBatch(v.inner, items) {
+		it := items[i]
+		v.done[string(it.Signature)] = checked{pub: it.PublicKey, msg: it.Message, ok: ok}
+	}
+}
+
+// drain takes first and whatever else is already queued, up to the batch size.
+func drain(first Inbound, in <-chan Inbound) []Inbound {
+	batch := []Inbound{first}
+	for len(batch) < maxVerifyBatch {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
