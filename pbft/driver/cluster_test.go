@@ -265,7 +265,10 @@ func TestDriverClusterOnBadger(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	t.Logf("heap in use with four replicas, their stores and a client in one process: %d MB", ms.HeapInuse>>20)
 	t.Logf("replica 1 data directory: %d bytes at 5,000 operations, %d at 20,000", early, late)
-	if late > 2*early {
+	// Below a megabyte the ratio measures Badger's file granularity (SST
+	// blocks, manifest, the memtable log), not growth: without garbage
+	// collection the same run leaves several megabytes.
+	if late > max(2*early, 1<<20) {
 		t.Fatalf("data directory grew from %d to %d bytes", early, late)
 	}
 }

@@ -71,7 +71,11 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 		cfg.TickInterval = 10 * time.Millisecond
 	}
 	if cfg.SnapshotChunkSize <= 0 {
-		cfg.SnapshotChunkSize = 1 << 20
+		// Below the store's 64 KB value threshold, so snapshots live in the LSM
+		// tree, which compaction shrinks as soon as an old one is deleted; in
+		// the value log their space would come back only once a whole 64 MB
+		// file filled.
+		cfg.SnapshotChunkSize = 32 << 10
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
