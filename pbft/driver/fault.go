@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -65,7 +65,7 @@ func (t *FaultyTransport) Send(id uint32, m *wire.Message) {
 	case FaultSilent:
 		return
 	case FaultBadSignature:
-		m = badSignature(m)
+		m = byzantine.CorruptSignature(m)
 	case FaultEquivocate:
 		if id%2 == 1 {
 			m = t.equivocation(m)
@@ -93,30 +93,6 @@ func (t *FaultyTransport) SendClient(key string, m *wire.Message) {
 	t.Transport.SendClient(key, m)
 }
 
-func badSignature(m *wire.Message) *wire.Message {
-	m = proto.Clone(m).(*wire.Message)
-	flip := func(sig []byte) {
-		if len(sig) > 0 {
-			sig[0] ^= 0x80
-		}
-	}
-	switch c := m.Content.(type) {
-	case *wire.Message_PrePrepare:
-		flip(c.PrePrepare.Signature)
-	case *wire.Message_Prepare:
-		flip(c.Prepare.Signature)
-	case *wire.Message_Commit:
-		flip(c.Commit.Signature)
-	case *wire.Message_Checkpoint:
-		flip(c.Checkpoint.Signature)
-	case *wire.Message_ViewChange:
-		flip(c.ViewChange.Signature)
-	case *wire.Message_NewView:
-		flip(c.NewView.Signature)
-	}
-	return m
-}
-
 // equivocation is the other, validly signed batch for the pre-prepare's
 // sequence number: the same one minus its last request.
 func (t *FaultyTransport) equivocation(m *wire.Message) *wire.Message {
@@ -129,15 +105,7 @@ func (t *FaultyTransport) equivocation(m *wire.Message) *wire.Message {
 	if alt, ok := t.alts[pp.GetSequence()]; ok && alt.GetPrePrepare().GetView() == pp.GetView() {
 		return alt
 	}
-	alt := proto.Clone(pp).(*wire.PrePrepare)
-	alt.Requests = alt.Requests[:max(len(alt.Requests)-1, 0)]
-	digests := make([]crypto.Digest, len(alt.Requests))
-	for i, r := range alt.Requests {
-		digests[i] = pbft.RequestDigest(t.cluster, r)
-	}
-	d := pbft.BatchDigest(t.cluster, digests)
-	alt.Digest = d[:]
-	_ = pbft.SignPrePrepare(t.signer, t.cluster, alt)
+	alt := byzantine.OtherBatch(t.signer, t.cluster, pp)
 	msg := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
 	if len(t.alts) > 1024 {
 		clear(t.alts) // bounded: only recent sequence numbers matter

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -82,7 +83,7 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 	case Silent:
 		return nil
 	case BadSignature:
-		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: badSignature(env.Msg)}}
+		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: byzantine.CorruptSignature(env.Msg)}}
 	case WrongDigest:
 		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.wrongDigest(n, env.Msg)}}
 	case Replay:
@@ -110,26 +111,6 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.extendBatch(n, env.Msg)}}
 	}
 	return nil
-}
-
-func badSignature(m *wire.Message) *wire.Message {
-	m = proto.Clone(m).(*wire.Message)
-	flip := func(sig []byte) {
-		if len(sig) > 0 {
-			sig[0] ^= 0x80
-		}
-	}
-	switch c := m.Content.(type) {
-	case *wire.Message_PrePrepare:
-		flip(c.PrePrepare.Signature)
-	case *wire.Message_Prepare:
-		flip(c.Prepare.Signature)
-	case *wire.Message_Commit:
-		flip(c.Commit.Signature)
-	case *wire.Message_Checkpoint:
-		flip(c.Checkpoint.Signature)
-	}
-	return m
 }
 
 func (s *Sim) wrongDigest(n *node, m *wire.Message) *wire.Message {
@@ -195,15 +176,7 @@ func (s *Sim) equivocate(n *node, id int, env pbft.Envelope) []pbft.Envelope {
 	if pp == nil || env.To != pbft.Broadcast {
 		return []pbft.Envelope{env}
 	}
-	alt := proto.Clone(pp).(*wire.PrePrepare)
-	alt.Requests = alt.Requests[:max(len(alt.Requests)-1, 0)]
-	digests := make([]crypto.Digest, len(alt.Requests))
-	for i, r := range alt.Requests {
-		digests[i] = pbft.RequestDigest("sim", r)
-	}
-	d := pbft.BatchDigest("sim", digests)
-	alt.Digest = d[:]
-	_ = pbft.SignPrePrepare(n.signer, "sim", alt)
+	alt := byzantine.OtherBatch(n.signer, "sim", pp)
 	altMsg := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: alt}}
 	var out []pbft.Envelope
 	for to := range s.replicas {
