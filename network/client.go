@@ -115,20 +115,7 @@ func (h *ClientHost) readReplies(id uint32) func(network.Stream) {
 func (h *ClientHost) ID() peer.ID { return h.host.ID() }
 
 // Send queues m for replica id and returns at once; a full queue drops it.
-func (h *ClientHost) Send(id uint32, m *wire.Message) {
-	l := h.links[id]
-	if l == nil {
-		h.stats.drop(DropUnknownPeer, "send to a replica id not configured", "replica", id)
-		return
-	}
-	frame, ok := h.encode(m)
-	if !ok {
-		return
-	}
-	if !l.q.push(frame) {
-		h.stats.drop(DropQueueFull, "send queue full, dropping message", "replica", id)
-	}
-}
+func (h *ClientHost) Send(id uint32, m *wire.Message) { h.sendToReplica(h.links, id, m) }
 
 // SendClient drops m: clients do not talk to clients.
 func (h *ClientHost) SendClient(string, *wire.Message) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
 // core is what replica and client hosts share: the libp2p host, the inbound
@@ -233,4 +234,37 @@ func (c *core) close() error {
 		return fmt.Errorf("network: close host: %w", err)
 	}
 	return nil
+}
+
+// sendToReplica encodes m and queues it on replica id's link without
+// blocking; an unknown id or a full queue is a counted drop.
+func (c *core) sendToReplica(links map[uint32]*link, id uint32, m *wire.Message) {
+	l := links[id]
+	if l == nil {
+		c.stats.drop(DropUnknownPeer, "send to a replica id not in the cluster", "replica", id)
+		return
+	}
+	frame, ok := c.encode(m)
+	if !ok {
+		return
+	}
+	if !l.q.push(frame) {
+		c.stats.drop(DropQueueFull, "send queue full, dropping message", "replica", id)
+	}
+}
+
+// encode frames m, counting a message too large to send. It is done in the
+// caller's goroutine so the queue holds bytes, never a message the caller
+// might still change.
+func (c *core) encode(m *wire.Message) ([]byte, bool) {
+	frame, err := encodeFrame(m, c.maxFrame)
+	if err != nil {
+		if errors.Is(err, errFrameTooLarge) {
+			c.stats.drop(DropFrameTooLarge, "outbound message too large", "err", err)
+		} else {
+			c.stats.drop(DropMalformed, "outbound message does not encode", "err", err)
+		}
+		return nil, false
+	}
+	return frame, true
 }

@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 
@@ -96,20 +95,7 @@ func (h *ReplicaHost) ID() peer.ID { return h.host.ID() }
 func (h *ReplicaHost) Addrs() []multiaddr.Multiaddr { return h.host.Addrs() }
 
 // Send queues m for replica id and returns at once; a full queue drops it.
-func (h *ReplicaHost) Send(id uint32, m *wire.Message) {
-	l := h.links[id]
-	if l == nil {
-		h.stats.drop(DropUnknownPeer, "send to a replica id not in the cluster", "replica", id)
-		return
-	}
-	frame, ok := h.encode(m)
-	if !ok {
-		return
-	}
-	if !l.q.push(frame) {
-		h.stats.drop(DropQueueFull, "send queue full, dropping message", "replica", id)
-	}
-}
+func (h *ReplicaHost) Send(id uint32, m *wire.Message) { h.sendToReplica(h.links, id, m) }
 
 // SendClient queues m on the stream of the client holding key, if it has one.
 func (h *ReplicaHost) SendClient(key string, m *wire.Message) {
@@ -127,22 +113,6 @@ func (h *ReplicaHost) SendClient(key string, m *wire.Message) {
 	if !cc.q.push(frame) {
 		h.stats.drop(DropQueueFull, "client queue full, dropping reply", "peer", cc.s.Conn().RemotePeer())
 	}
-}
-
-// encode frames m, counting a message too large to send. It is done in the
-// caller's goroutine so the queue holds bytes, never a message the caller
-// might still change.
-func (c *core) encode(m *wire.Message) ([]byte, bool) {
-	frame, err := encodeFrame(m, c.maxFrame)
-	if err != nil {
-		if errors.Is(err, errFrameTooLarge) {
-			c.stats.drop(DropFrameTooLarge, "outbound message too large", "err", err)
-		} else {
-			c.stats.drop(DropMalformed, "outbound message does not encode", "err", err)
-		}
-		return nil, false
-	}
-	return frame, true
 }
 
 // Inbound yields received messages; it is closed by Close.

@@ -110,31 +110,7 @@ func TestTestnetFiles(t *testing.T) {
 // TestReplicaAndClientCommands runs four replica commands and the client
 // command in-process over loopback, checking the printed results.
 func TestReplicaAndClientCommands(t *testing.T) {
-	dir := t.TempDir()
-	ports, err := freePorts(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, err := writeTestnet(dir, "127.0.0.1", ports, defaultProtocol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	errs := make(chan error, 4)
-	for i := range 4 {
-		go func() {
-			_, err := run(ctx, "replica", "--cluster", path, "--id", fmt.Sprint(i), "--log-level", "error")
-			errs <- err
-		}()
-	}
-	defer func() {
-		cancel()
-		for range 4 {
-			if err := <-errs; err != nil {
-				t.Errorf("replica: %v", err)
-			}
-		}
-	}()
+	path, ctx, _ := startReplicas(t, nil)
 	steps := []struct {
 		args []string
 		want string

@@ -30,18 +30,11 @@ func newClientCmd() *cobra.Command {
 			"within --timeout.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if clusterPath == "" {
-				return errors.New("--cluster: missing")
-			}
 			op, readOnly, err := parseKVOp(args)
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(logLevel)
-			if err != nil {
-				return err
-			}
-			c, err := loadCluster(clusterPath)
+			c, logger, err := openCluster(clusterPath, logLevel)
 			if err != nil {
 				return err
 			}

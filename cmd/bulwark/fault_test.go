@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,35 +19,7 @@ func TestFaultyReplicas(t *testing.T) {
 		{"bad-signature", 2},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
-			dir := t.TempDir()
-			ports, err := freePorts(4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path, err := writeTestnet(dir, "127.0.0.1", ports, defaultProtocol)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			errs := make(chan error, 4)
-			for i := range 4 {
-				args := []string{"replica", "--cluster", path, "--id", fmt.Sprint(i), "--log-level", "error"}
-				if i == tc.id {
-					args = append(args, "--fault", tc.fault)
-				}
-				go func() {
-					_, err := run(ctx, args...)
-					errs <- err
-				}()
-			}
-			defer func() {
-				cancel()
-				for range 4 {
-					if err := <-errs; err != nil {
-						t.Errorf("replica: %v", err)
-					}
-				}
-			}()
+			path, ctx, _ := startReplicas(t, map[int][]string{tc.id: {"--fault", tc.fault}})
 			for i := range 5 {
 				v := fmt.Sprintf("v%d", i)
 				for _, step := range []struct {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -38,4 +39,21 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// openCluster is what every command that talks to a cluster does first: check
+// --cluster was given, set up logging, load and validate the cluster file.
+func openCluster(clusterPath, logLevel string) (*cluster, *slog.Logger, error) {
+	if clusterPath == "" {
+		return nil, nil, errors.New("--cluster: missing")
+	}
+	logger, err := newLogger(logLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := loadCluster(clusterPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, logger, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,42 +14,12 @@ import (
 // TestReplicaMetrics runs four replica commands over loopback, one of them
 // with --metrics, and scrapes it after an operation executed.
 func TestReplicaMetrics(t *testing.T) {
-	dir := t.TempDir()
-	ports, err := freePorts(5)
+	ports, err := freePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := writeTestnet(dir, "127.0.0.1", ports[:4], defaultProtocol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[4])
-	ctx, cancel := context.WithCancel(t.Context())
-	errs := make(chan error, 4)
-	for i := range 4 {
-		args := []string{"replica", "--cluster", path, "--id", fmt.Sprint(i), "--log-level", "error"}
-		if i == 0 {
-			args = append(args, "--metrics", metricsAddr)
-		}
-		go func() {
-			_, err := run(ctx, args...)
-			errs <- err
-		}()
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		for range 4 {
-			if err := <-errs; err != nil {
-				t.Errorf("replica: %v", err)
-			}
-		}
-	}
-	defer stop()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	path, ctx, stop := startReplicas(t, map[int][]string{0: {"--metrics", metricsAddr}})
 	if out, err := run(ctx, "client", "--cluster", path, "--timeout", "20s", "put", "k", "v"); err != nil || out != "ok\n" {
 		t.Fatalf("client put: %q, %v", out, err)
 	}

@@ -41,14 +41,7 @@ func newReplicaCmd() *cobra.Command {
 			"equivocate, bad-signature, wrong-result or slow.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if clusterPath == "" {
-				return errors.New("--cluster: missing")
-			}
-			logger, err := newLogger(logLevel)
-			if err != nil {
-				return err
-			}
-			c, err := loadCluster(clusterPath)
+			c, logger, err := openCluster(clusterPath, logLevel)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -45,14 +44,7 @@ func newStatusCmd() *cobra.Command {
 			"that does not answer within --timeout is reported unreachable.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if clusterPath == "" {
-				return errors.New("--cluster: missing")
-			}
-			logger, err := newLogger(logLevel)
-			if err != nil {
-				return err
-			}
-			c, err := loadCluster(clusterPath)
+			c, logger, err := openCluster(clusterPath, logLevel)
 			if err != nil {
 				return err
 			}
