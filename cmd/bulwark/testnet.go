@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,13 +22,16 @@ func newTestnetCmd() *cobra.Command {
 	var (
 		n, basePort int
 		dir, host   string
+		hosts       string
 	)
 	cmd := &cobra.Command{
-		Use:   "testnet --replicas N --dir DIR [--host 127.0.0.1] [--base-port P]",
+		Use:   "testnet --replicas N --dir DIR [--host 127.0.0.1 | --hosts IP0,IP1,...] [--base-port P]",
 		Short: "Create keys and a cluster file for a local test network",
 		Long: "testnet creates N = 3f+1 replica keys, DIR/replica-i/key (private, mode 0600), and the\n" +
 			"public cluster file DIR/cluster.json. Replica i listens on HOST, TCP and QUIC port P+i;\n" +
-			"its data directory is DIR/replica-i/data.",
+			"its data directory is DIR/replica-i/data. --hosts gives each replica its own IPv4\n" +
+			"address instead (one per replica, in id order; it overrides --host), as for replicas\n" +
+			"on separate machines or containers.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -43,7 +47,17 @@ func newTestnetCmd() *cobra.Command {
 			for i := range ports {
 				ports[i] = basePort + i
 			}
-			path, err := writeTestnet(dir, host, ports, defaultProtocol)
+			var path string
+			var err error
+			if hosts != "" {
+				var ips []string
+				if ips, err = parseHosts(hosts, n); err != nil {
+					return err
+				}
+				path, err = writeTestnetHosts(dir, ips, ports, defaultProtocol)
+			} else {
+				path, err = writeTestnet(dir, host, ports, defaultProtocol)
+			}
 			if err != nil {
 				return err
 			}
@@ -54,6 +68,7 @@ func newTestnetCmd() *cobra.Command {
 	cmd.Flags().IntVar(&n, "replicas", 4, "number of replicas, 3f+1")
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to write keys and cluster.json to")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "IPv4 address the replicas listen on")
+	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated IPv4 addresses, replica i listens on the i-th (overrides --host)")
 	cmd.Flags().IntVar(&basePort, "base-port", 9000, "replica i listens on TCP and UDP (QUIC) port base-port+i")
 	return cmd
 }
@@ -63,12 +78,46 @@ func replicaDir(dir string, id uint32) string {
 	return filepath.Join(dir, fmt.Sprintf("replica-%d", id))
 }
 
-// writeTestnet makes a key for each port (replica i listens on ports[i]) and
-// writes the cluster file; it returns the cluster file's path.
+// isIPv4 reports whether s is a dotted-quad IPv4 address.
+func isIPv4(s string) bool {
+	ip := net.ParseIP(s)
+	return ip != nil && ip.To4() != nil && !strings.Contains(s, ":")
+}
+
+// parseHosts splits the --hosts list: exactly n IPv4 addresses, one per
+// replica in id order.
+func parseHosts(list string, n int) ([]string, error) {
+	hosts := strings.Split(list, ",")
+	if len(hosts) != n {
+		return nil, fmt.Errorf("--hosts: %d addresses for %d replicas, want one per replica", len(hosts), n)
+	}
+	for i, h := range hosts {
+		hosts[i] = strings.TrimSpace(h)
+		if !isIPv4(hosts[i]) {
+			return nil, fmt.Errorf("--hosts: entry %d, %q, is not an IPv4 address", i, hosts[i])
+		}
+	}
+	return hosts, nil
+}
+
+// writeTestnet makes a key for each port (replica i listens on host,
+// ports[i]) and writes the cluster file; it returns the cluster file's path.
 func writeTestnet(dir, host string, ports []int, proto protocolParams) (string, error) {
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil {
+	if !isIPv4(host) {
 		return "", fmt.Errorf("--host: %q is not an IPv4 address", host)
+	}
+	hosts := make([]string, len(ports))
+	for i := range hosts {
+		hosts[i] = host
+	}
+	return writeTestnetHosts(dir, hosts, ports, proto)
+}
+
+// writeTestnetHosts is writeTestnet with an address per replica: replica i
+// listens on hosts[i], ports[i].
+func writeTestnetHosts(dir string, hosts []string, ports []int, proto protocolParams) (string, error) {
+	if len(hosts) != len(ports) {
+		return "", fmt.Errorf("testnet: %d hosts for %d ports", len(hosts), len(ports))
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("testnet: %w", err)
@@ -102,7 +151,7 @@ func writeTestnet(dir, host string, ports []int, proto protocolParams) (string, 
 		p := strconv.Itoa(port)
 		f.Replicas = append(f.Replicas, replicaEntry{
 			ID: id, PublicKey: key.PublicKey().Hex(), PeerID: pid.String(),
-			Addrs: []string{"/ip4/" + host + "/tcp/" + p, "/ip4/" + host + "/udp/" + p + "/quic-v1"},
+			Addrs: []string{"/ip4/" + hosts[i] + "/tcp/" + p, "/ip4/" + hosts[i] + "/udp/" + p + "/quic-v1"},
 		})
 	}
 	if _, err := validateCluster(f); err != nil {
