@@ -139,7 +139,7 @@ func (r *Replica) markOrdered(req *wire.Request, d crypto.Digest) {
 		if cs.pending != nil && cs.pending.GetTimestamp() > req.GetTimestamp() {
 			return
 		}
-		cs.pending, cs.pendingDigest = req, d
+		cs.pending, cs.pendingDigest, cs.verified = req, d, false
 	}
 	cs.authentic, cs.ordered = true, true
 }

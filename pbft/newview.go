@@ -66,8 +66,11 @@ func (r *Replica) issueNewView() {
 	}
 	nv := &wire.NewView{View: r.view, ViewChanges: vcs, PrePrepares: plan.prePrepares, Replica: r.cfg.ID}
 	nv.Signature = r.cfg.Signer.Sign(newViewTranscript(r.cfg.ClusterID, nv))
-	r.enterView(nv, plan)
+	// NEW-VIEW goes out before the pre-prepares entering the view issues for
+	// held requests: a backup drops a pre-prepare for a view it has not
+	// started, and links deliver in order.
 	r.send(Broadcast, &wire.Message{Content: &wire.Message_NewView{NewView: nv}})
+	r.enterView(nv, plan)
 }
 
 // onNewView accepts a NEW-VIEW, from its primary or relayed, only if its primary signed it, it rests on

@@ -42,6 +42,14 @@ func (r *Replica) takeBatch() []*wire.Request {
 		if cs == nil || cs.pending != q.req || cs.ordered {
 			continue // executed, superseded or already ordered meanwhile
 		}
+		if !cs.verified { // held since before this replica became primary
+			if !r.verifyClient(q.req) {
+				cs.pending, cs.authentic = nil, false
+				_ = r.drop(ErrBadSignature, "held request with a forged signature")
+				continue
+			}
+			cs.verified = true
+		}
 		cs.ordered = true
 		batch = append(batch, q.req)
 	}

@@ -21,6 +21,7 @@ type clientState struct {
 	pending       *wire.Request // the newest request above lastTS
 	pendingDigest crypto.Digest
 	authentic     bool // held from the client's own connection, or verified
+	verified      bool // its client signature was checked, not just its connection
 	ordered       bool // in a pre-prepare this replica accepted or issued
 }
 
@@ -94,8 +95,19 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	if !authentic && !r.verifyClient(req) {
 		return r.drop(ErrBadSignature, "forwarded request")
 	}
+	// The primary orders only requests every correct backup accepts, so it
+	// checks the signature of one from its client's connection here, once:
+	// a backup that learns the request from the pre-prepare verifies it, and
+	// a forged signature would make a correct primary's batch stall.
+	verified := !authentic
+	if authentic && r.isPrimary() && r.active {
+		if !r.verifyClient(req) {
+			return r.drop(ErrBadSignature, "request from its client's connection")
+		}
+		verified = true
+	}
 	*cs = clientState{lastTS: cs.lastTS, lastResult: cs.lastResult, lastView: cs.lastView,
-		pending: req, pendingDigest: d, authentic: true}
+		pending: req, pendingDigest: d, authentic: true, verified: verified}
 	if !r.isPrimary() && r.active {
 		r.startTimer() // the primary must order it in time
 	}

@@ -28,8 +28,14 @@ func TestNormalCase(t *testing.T) {
 		if r.LastExecuted() != 1 {
 			t.Errorf("replica %d executed up to %d, want 1", i, r.LastExecuted())
 		}
-		if n := r.Stats().ClientSignaturesChecked; n != 0 {
-			t.Errorf("replica %d checked %d client signatures; it held the request from the client", i, n)
+		// The primary checks the client's signature once, before ordering
+		// the request; backups hold it from the client and check nothing.
+		want := uint64(0)
+		if i == 0 {
+			want = 1
+		}
+		if n := r.Stats().ClientSignaturesChecked; n != want {
+			t.Errorf("replica %d checked %d client signatures, want %d", i, n, want)
 		}
 	}
 	if len(c.replies) != 4 {
@@ -342,5 +348,84 @@ func TestEquivocationIsKeptAsEvidence(t *testing.T) {
 	ev[0].Second = ev[0].First
 	if err := CheckEvidence("test", pubs, c.reps[1].cfg.Verifier, ev[0]); err == nil {
 		t.Fatal("two identical messages accepted as evidence")
+	}
+}
+
+// The primary orders only validly signed requests: one with a forged
+// signature from its client's own connection is dropped, not proposed, since
+// a backup that learns it from the pre-prepare would refuse the batch.
+func TestPrimaryOrdersOnlyValidlySignedRequests(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	forged := c.request([]byte("forged"))
+	forged.Signature[0] ^= 1
+	if err := c.fromClient(0, forged); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged request at the primary: %v, want ErrBadSignature", err)
+	}
+	if pps := c.take(&wire.Message_PrePrepare{}); len(pps) != 0 {
+		t.Fatalf("primary proposed a forged request: %v", pps)
+	}
+	if n := c.reps[0].Stats().Dropped[ErrBadSignature.Error()]; n != 1 {
+		t.Fatalf("primary counted %d bad signatures, want 1", n)
+	}
+	must(t, c.fromClient(0, c.request([]byte("genuine"))))
+	if len(c.take(&wire.Message_PrePrepare{})) != 3 {
+		t.Fatal("primary did not propose a validly signed request")
+	}
+}
+
+// A backup checks the signatures of the requests it holds unordered before
+// it suspects the primary over them: a client sending forged requests to
+// the backups alone (which a correct primary refuses) cannot start a view
+// change, while a genuine request left waiting still does.
+func TestForgedRequestsDoNotMakeBackupsSuspect(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.ViewChangeTicks, cfg.StatusTicks = 20, 2 })
+	forged := c.request([]byte("forged"))
+	forged.Signature[0] ^= 1
+	for i := 1; i < 4; i++ {
+		must(t, c.fromClient(i, forged))
+	}
+	for range 100 {
+		c.exchangeStatus(0, 1, 2, 3)
+		for i := range c.reps {
+			c.reps[i].Tick()
+			c.collect(i)
+		}
+		if vcs := c.take(&wire.Message_ViewChange{}); len(vcs) != 0 {
+			t.Fatalf("a forged request made backups suspect the primary: %v", vcs)
+		}
+		c.deliver(nil)
+	}
+	for i := 1; i < 4; i++ {
+		r := c.reps[i]
+		if r.View() != 0 || r.ViewChanging() || r.holdsPendingRequest() {
+			t.Fatalf("replica %d: view %d, changing %v, holds a request %v", i, r.View(), r.ViewChanging(), r.holdsPendingRequest())
+		}
+		if n := r.Stats().Dropped[ErrBadSignature.Error()]; n != 1 {
+			t.Fatalf("replica %d counted %d bad signatures, want 1", i, n)
+		}
+	}
+	genuine := c.request([]byte("genuine"))
+	for i := 1; i < 4; i++ {
+		must(t, c.fromClient(i, genuine)) // the primary never gets it
+	}
+	c.tickUntilViewChange(1, 2, 3)
+}
+
+// A new primary checks the requests it held unverified as a backup before it
+// orders them: a forged one that arrived during the view change is dropped.
+func TestNewPrimaryOrdersOnlyValidlySignedHeldRequests(t *testing.T) {
+	c := suspectedOverHeldRequest(t)
+	forged := c.request([]byte("forged"))
+	forged.Session = 1 // another session: the first request stays held
+	forged.Signature[0] ^= 1
+	must(t, c.fromClient(1, forged)) // held on the connection's word
+	c.deliver(withoutPrimary)
+	r := c.reps[1]
+	if r.View() != 1 || r.ViewChanging() || r.LastExecuted() != 1 {
+		t.Fatalf("replica 1: view %d, changing %v, executed %d; want view 1 and the held request executed",
+			r.View(), r.ViewChanging(), r.LastExecuted())
+	}
+	if n := r.Stats().Dropped[ErrBadSignature.Error()]; n != 1 || r.holdsPendingRequest() {
+		t.Fatalf("new primary counted %d bad signatures and holds a request: %v; want the forged one dropped", n, r.holdsPendingRequest())
 	}
 }

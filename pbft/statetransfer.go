@@ -367,7 +367,7 @@ func (r *Replica) installState(ss *wire.StateSnapshot, cache map[sessionKey]*cli
 				cache[k] = nc
 			}
 			if cs.pending.GetTimestamp() > nc.lastTS {
-				nc.pending, nc.pendingDigest, nc.authentic = cs.pending, cs.pendingDigest, cs.authentic
+				nc.pending, nc.pendingDigest, nc.authentic, nc.verified = cs.pending, cs.pendingDigest, cs.authentic, cs.verified
 			}
 		}
 	}

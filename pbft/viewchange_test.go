@@ -59,6 +59,20 @@ func in(x int, xs []int) bool {
 	return false
 }
 
+// suspectedOverHeldRequest is a cluster whose backups hold a client request
+// the primary never got and have each sent VIEW-CHANGE for view 1 (still
+// pending delivery).
+func suspectedOverHeldRequest(t *testing.T) *testCluster {
+	t.Helper()
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.ViewChangeTicks, cfg.StatusTicks = 20, 2 })
+	req := c.request([]byte("held"))
+	for i := 1; i < 4; i++ {
+		must(t, c.fromClient(i, req))
+	}
+	c.tickUntilViewChange(1, 2, 3)
+	return c
+}
+
 func withoutPrimary(s sent) bool { return s.from == 0 || s.to == 0 }
 
 // primaryDeadAndViewZeroVotesLost drops everything to and from the primary
@@ -264,5 +278,27 @@ func TestJoinRuleAndViewInflation(t *testing.T) {
 	must(t, c.step(2, 3, vc(2, 2)))
 	if c.reps[3].View() != 2 || !c.reps[3].ViewChanging() {
 		t.Fatalf("view %d after f+1 view changes for views 3 and 2; want to join view 2", c.reps[3].View())
+	}
+}
+
+// A new primary sends NEW-VIEW before the pre-prepares it issues for the
+// requests it holds: links deliver in order, and a backup drops a
+// pre-prepare for a view it has not started.
+func TestNewViewPrecedesTheNewPrimarysPrePrepares(t *testing.T) {
+	c := suspectedOverHeldRequest(t)
+	for _, s := range c.take(&wire.Message_ViewChange{}) {
+		if s.to == 1 {
+			must(t, c.step(s.from, s.to, s.msg))
+		}
+	}
+	var order []string
+	for _, s := range c.pending {
+		if s.from == 1 && s.to == 2 {
+			order = append(order, kindOf(s.msg))
+		}
+	}
+	want := []string{kindOf(&wire.Message{Content: &wire.Message_NewView{}}), kindOf(ppMsg(nil))}
+	if len(order) < 2 || order[0] != want[0] || order[1] != want[1] {
+		t.Fatalf("new primary sent replica 2 %v; want NEW-VIEW, then the pre-prepare", order)
 	}
 }

@@ -44,6 +44,9 @@ func (r *Replica) checkTimer() {
 	if r.ticks-r.timer.started < r.viewTimeout() {
 		return
 	}
+	if r.active {
+		r.dropForgedRequests()
+	}
 	if r.active && !r.holdsPendingRequest() {
 		r.stopTimer()
 		return
@@ -80,6 +83,25 @@ func (r *Replica) behind() bool {
 		}
 	}
 	return n > r.q.f
+}
+
+// dropForgedRequests checks, before this replica suspects the primary, the
+// client signatures of the requests it holds unordered on their connection's
+// word alone, and drops those that do not verify: a correct primary refuses
+// to order them, and a client must not make correct replicas suspect it. It
+// runs only when the timer fires, so in the common case nothing is checked.
+func (r *Replica) dropForgedRequests() {
+	for _, cs := range r.clients {
+		if cs.pending == nil || cs.ordered || cs.verified {
+			continue
+		}
+		if !r.verifyClient(cs.pending) {
+			cs.pending, cs.authentic = nil, false
+			_ = r.drop(ErrBadSignature, "held request with a forged signature")
+			continue
+		}
+		cs.verified = true
+	}
 }
 
 // holdsPendingRequest scans for a request held but not executed. It runs
