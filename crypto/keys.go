@@ -91,6 +91,7 @@ func (k *PrivateKey) PublicKey() PublicKey {
 // Sign returns the Ed25519 signature of msg. Ed25519 signing is
 // deterministic: the same key and message always give the same signature.
 func (k *PrivateKey) Sign(msg []byte) []byte {
+	signs.Add(1)
 	return ed25519.Sign(k.priv, msg)
 }
 
@@ -113,5 +114,6 @@ func (Ed25519Verifier) Verify(pub PublicKey, msg, sig []byte) bool {
 	if len(pub) != PublicKeySize || len(sig) != SignatureSize {
 		return false
 	}
+	verifies.Add(1)
 	return ed25519.Verify(ed25519.PublicKey(pub), msg, sig)
 }

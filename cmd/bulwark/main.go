@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeygenCmd(), newTestnetCmd(), newReplicaCmd(), newClientCmd(), newStatusCmd(), newDemoCmd())
+	root.AddCommand(newKeygenCmd(), newTestnetCmd(), newReplicaCmd(), newClientCmd(), newStatusCmd(), newDemoCmd(), newBenchCmd())
 	return root
 }
 

@@ -18,6 +18,11 @@ type Config struct {
 	ClusterID string
 	// Replicas is n = 3f+1, the number of replicas.
 	Replicas int
+	// Unreplicated allows Replicas = 1: a single server, f = 0, one reply
+	// suffices. It is the yardstick the benchmark harness measures
+	// replication against; it must be asked for, so a cluster file with one
+	// replica is never mistaken for a fault-tolerant cluster.
+	Unreplicated bool
 	// Signer holds the client key; many sessions may share it.
 	Signer crypto.Signer
 	// Session is this session's id, below the cluster's session limit.
@@ -57,7 +62,7 @@ type Session struct {
 
 // NewSession checks cfg and makes a session with no outstanding request.
 func NewSession(cfg Config) (*Session, error) {
-	if cfg.Replicas < 4 || (cfg.Replicas-1)%3 != 0 {
+	if cfg.Replicas < 1 || (cfg.Replicas-1)%3 != 0 || cfg.Replicas == 1 && !cfg.Unreplicated {
 		return nil, fmt.Errorf("client session: replicas: %d is not 3f+1 for some f >= 1", cfg.Replicas)
 	}
 	if cfg.Signer == nil {

@@ -127,4 +127,22 @@ func TestRejectsBadConfig(t *testing.T) {
 	if _, err := NewSession(Config{Replicas: 4}); err == nil {
 		t.Fatal("missing signer accepted")
 	}
+	if _, err := NewSession(Config{Replicas: 1, Signer: cryptotest.NewScheme(1).NewSigner("c")}); err == nil {
+		t.Fatal("1 replica accepted without Unreplicated")
+	}
+}
+
+func TestUnreplicatedServerNeedsOneReply(t *testing.T) {
+	s, err := NewSession(Config{ClusterID: "test", Replicas: 1, Unreplicated: true, Signer: scheme.NewSigner("c"), FirstTimestamp: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := s.Submit([]byte("op"), false)
+	if _, ok := s.Step(1, replyTo(req, 1, 0, "x")); ok {
+		t.Fatal("accepted a reply from a replica that does not exist")
+	}
+	res, ok := s.Step(0, replyTo(req, 0, 0, "good"))
+	if !ok || string(res.Result) != "good" {
+		t.Fatalf("one reply from the server: accepted=%v %+v", ok, res)
+	}
 }

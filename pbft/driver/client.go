@@ -15,8 +15,10 @@ import (
 type ClientConfig struct {
 	ClusterID string
 	Replicas  int
-	Signer    crypto.Signer
-	Transport Transport
+	// Unreplicated: Replicas is 1, a single server (see client.Config).
+	Unreplicated bool
+	Signer       crypto.Signer
+	Transport    Transport
 	// Sessions is how many requests may be outstanding at once.
 	Sessions int
 	// TickInterval is one client tick; RetransmitTicks of them pass before an
@@ -61,7 +63,7 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	first := uint64(time.Now().UnixNano())
 	for i := range cfg.Sessions {
 		s, err := client.NewSession(client.Config{
-			ClusterID: cfg.ClusterID, Replicas: cfg.Replicas, Signer: cfg.Signer,
+			ClusterID: cfg.ClusterID, Replicas: cfg.Replicas, Unreplicated: cfg.Unreplicated, Signer: cfg.Signer,
 			Session: uint64(i), FirstTimestamp: first, RetransmitTicks: cfg.RetransmitTicks,
 		})
 		if err != nil {

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Run runs one benchmark: it starts the target, runs the clients through
+// warm-up and the measured phase, applies the fault schedule, and reports.
+// Progress lines go to progress once a second.
+func Run(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logger) (rep *Report, err error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	cost := MeasureCrypto(200 * time.Millisecond)
+
+	dir, cleanup, err := dataDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, cleanup()) }()
+
+	part := newPartition()
+	tgt, err := startTarget(ctx, cfg, dir, part, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if tgt != nil {
+			err = errors.Join(err, tgt.stop())
+		}
+	}()
+
+	start := time.Now()
+	rec := NewRecorder(start, cfg.Warmup)
+	wl, err := startWorkload(ctx, cfg, tgt.cluster(), rec, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, wl.stop()) }()
+
+	measured := start.Add(cfg.Warmup)
+	end := measured.Add(cfg.Duration)
+	sch := newSchedule(cfg, measured)
+	if err := waitUntil(ctx, measured, rec, progress); err != nil {
+		return nil, err
+	}
+	view0, remote0, err := tgt.sample(ctx)
+	if err != nil {
+		return nil, err
+	}
+	local0 := localUsage()
+
+	var kill *killRecord
+	for {
+		next, ok := sch.next()
+		if !ok || next.at.After(end) {
+			break
+		}
+		if err := waitUntil(ctx, next.at, rec, progress); err != nil {
+			return nil, err
+		}
+		k, err := next.apply(tgt, part, wl)
+		if err != nil {
+			return nil, err
+		}
+		if k != nil {
+			kill = k
+		}
+	}
+	if err := waitUntil(ctx, end, rec, progress); err != nil {
+		return nil, err
+	}
+	res := rec.Finish(end)
+	local1 := localUsage()
+	view1, remote1, err := tgt.sample(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := wl.stop(); err != nil {
+		return nil, err
+	}
+	used := local1.minus(local0).plus(remote1.minus(remote0))
+
+	rep = &Report{
+		Throughput: res.Throughput, LatencyMS: res.Latency, Ops: res.Ops, Errors: res.Errors,
+		ViewChanges: view1 - min(view0, view1), Config: cfg, Series: res.Series, Events: sch.events,
+		CPUSeconds: used.cpuSeconds, Crypto: cost.PerOp(uint64(used.signs), uint64(used.verifies), res.Ops),
+		Machine: CurrentMachine(), Unreplicated: cfg.Unreplicated, DurationS: res.Duration.Seconds(),
+		WarmupOps: res.WarmupOps,
+	}
+	if res.Ops > 0 {
+		rep.AllocBytesPerOp = used.allocBytes / float64(res.Ops)
+	}
+	if kill != nil {
+		r := rec.Recovery(kill.at, kill.view)
+		rep.Recovery = &r
+	}
+	return rep, nil
+}
+
+// dataDir is where the replicas keep their keys and data: --data, or a
+// temporary directory removed afterwards.
+func dataDir(cfg Config) (string, func() error, error) {
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return "", nil, fmt.Errorf("--data: %w", err)
+		}
+		return cfg.DataDir, func() error { return nil }, nil
+	}
+	dir, err := os.MkdirTemp("", "bulwark-bench-")
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: %w", err)
+	}
+	return dir, func() error { return os.RemoveAll(dir) }, nil
+}
+
+func startTarget(ctx context.Context, cfg Config, dir string, part *partition, logger *slog.Logger) (target, error) {
+	switch {
+	case cfg.Unreplicated:
+		return startUnreplicatedTarget(ctx, cfg, dir, logger)
+	case cfg.Procs:
+		return startProcesses(ctx, cfg, dir)
+	default:
+		return startInProcess(ctx, cfg, dir, part, logger)
+	}
+}
+
+// waitUntil sleeps until t, printing a progress line every second.
+func waitUntil(ctx context.Context, t time.Time, rec *Recorder, progress io.Writer) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case now := <-tick.C:
+			fmt.Fprintln(progress, rec.Progress(now))
+		}
+	}
+}

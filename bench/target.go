@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/statemachine"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+	"github.com/bulwark-bft/bulwark/statemachine/null"
+)
+
+// target is what the clients run against: a cluster of replicas, in this
+// process or as processes, or the unreplicated server.
+type target interface {
+	// cluster is what clients dial.
+	cluster() *node.Cluster
+	// kill crashes replica id at once.
+	kill(id uint32) error
+	// sample returns the highest view of the live replicas and the usage
+	// of replica processes other than this one.
+	sample(ctx context.Context) (view uint64, remote usage, err error)
+	stop() error
+}
+
+func newService(name string) statemachine.Service {
+	if name == "kv" {
+		return kv.New()
+	}
+	return null.New()
+}
+
+// replicaFaults maps replica ids to the --fault modes the run gives them.
+func replicaFaults(cfg Config) map[uint32]driver.Fault {
+	out := map[uint32]driver.Fault{}
+	for _, f := range cfg.Faults {
+		if id, mode, ok := f.ReplicaMode(cfg.Replicas); ok {
+			out[uint32(id)] = driver.Fault(mode)
+		}
+	}
+	return out
+}
+
+// inProcess is a cluster of replicas in this process, over libp2p on
+// loopback like any other.
+type inProcess struct {
+	c        *node.Cluster
+	replicas []*node.Replica
+}
+
+func startInProcess(ctx context.Context, cfg Config, dir string, part *partition, logger *slog.Logger) (*inProcess, error) {
+	path, err := writeLoopbackTestnet(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := node.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	t := &inProcess{c: c, replicas: make([]*node.Replica, c.N())}
+	faults := replicaFaults(cfg)
+	for i := range t.replicas {
+		id := uint32(i)
+		key, err := crypto.LoadPrivateKey(filepath.Join(node.ReplicaDir(dir, id), "key"))
+		if err != nil {
+			return nil, errors.Join(err, t.stop())
+		}
+		t.replicas[i], err = node.StartReplica(ctx, node.ReplicaOptions{
+			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(node.ReplicaDir(dir, id), "data"),
+			Service: newService(cfg.Service), Fault: faults[id], Logger: logger, WrapTransport: part.wrap(id),
+		})
+		if err != nil {
+			return nil, errors.Join(err, t.stop())
+		}
+	}
+	return t, nil
+}
+
+func writeLoopbackTestnet(dir string, cfg Config) (string, error) {
+	ports, err := node.FreePorts(cfg.Replicas)
+	if err != nil {
+		return "", err
+	}
+	return node.WriteTestnet(dir, node.Loopback(cfg.Replicas), ports, cfg.Protocol)
+}
+
+func (t *inProcess) cluster() *node.Cluster { return t.c }
+
+func (t *inProcess) kill(id uint32) error {
+	r := t.replicas[id]
+	if r == nil {
+		return fmt.Errorf("replica %d is already down", id)
+	}
+	t.replicas[id] = nil
+	return r.Stop()
+}
+
+func (t *inProcess) sample(ctx context.Context) (uint64, usage, error) {
+	var view uint64
+	for _, r := range t.replicas {
+		if r == nil {
+			continue
+		}
+		st, err := r.Driver.Status(ctx)
+		if err != nil {
+			return 0, usage{}, fmt.Errorf("replica %d: %w", r.ID, err)
+		}
+		view = max(view, st.View)
+	}
+	return view, usage{}, nil
+}
+
+func (t *inProcess) stop() error {
+	var errs []error
+	for i, r := range t.replicas {
+		if r != nil {
+			errs = append(errs, r.Stop())
+			t.replicas[i] = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unreplicatedTarget is the single server, in this process.
+type unreplicatedTarget struct {
+	c   *node.Cluster
+	srv *unreplicated
+}
+
+func startUnreplicatedTarget(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (*unreplicatedTarget, error) {
+	ports, err := node.FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	key, err := crypto.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := network.PeerIDOf(key.PublicKey())
+	if err != nil {
+		return nil, err
+	}
+	addrs := []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[0]), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", ports[0])}
+	c, err := node.SingleServer("unreplicated", node.ReplicaEntry{
+		PublicKey: key.PublicKey().Hex(), PeerID: pid.String(), Addrs: addrs}, cfg.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := startUnreplicated(ctx, key, c.Peers[0], addrs, filepath.Join(dir, "server"), newService(cfg.Service), cfg.Protocol.MaxBatch, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &unreplicatedTarget{c: c, srv: srv}, nil
+}
+
+func (t *unreplicatedTarget) cluster() *node.Cluster { return t.c }
+
+func (t *unreplicatedTarget) kill(uint32) error {
+	return errors.New("the unreplicated server has no replicas to kill")
+}
+
+func (t *unreplicatedTarget) sample(context.Context) (uint64, usage, error) { return 0, usage{}, nil }
+
+func (t *unreplicatedTarget) stop() error { return t.srv.stop() }

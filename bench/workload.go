@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+)
+
+// workload is cfg.Clients closed-loop clients: each sends an operation,
+// waits for the agreed result, checks it, and sends the next.
+type workload struct {
+	cfg     Config
+	rec     *Recorder
+	clients []*node.Client
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	view    atomic.Uint64 // highest view a result came from
+}
+
+func startWorkload(ctx context.Context, cfg Config, c *node.Cluster, rec *Recorder, logger *slog.Logger) (*workload, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &workload{cfg: cfg, rec: rec, cancel: cancel}
+	per := (cfg.Clients + cfg.ClientHosts - 1) / cfg.ClientHosts
+	for h := 0; h < cfg.ClientHosts; h++ {
+		n := min(per, cfg.Clients-h*per)
+		if n <= 0 {
+			break
+		}
+		key, err := crypto.GenerateKey(nil)
+		if err != nil {
+			return nil, errors.Join(err, w.stop())
+		}
+		cl, err := node.Dial(ctx, c, key, n, logger)
+		if err != nil {
+			return nil, errors.Join(err, w.stop())
+		}
+		w.clients = append(w.clients, cl)
+		for s := range n {
+			w.wg.Add(1)
+			go w.run(ctx, cl, uint64(h*per+s))
+		}
+	}
+	return w, nil
+}
+
+// run is one closed-loop client. Its operations come from the run's seed
+// and its index, so a run's workload is reproducible.
+func (w *workload) run(ctx context.Context, cl *node.Client, index uint64) {
+	defer w.wg.Done()
+	rng := rand.New(rand.NewPCG(uint64(w.cfg.Seed), index))
+	payload := make([]byte, w.cfg.Payload)
+	for i := range payload {
+		payload[i] = byte(rng.Uint32())
+	}
+	for ctx.Err() == nil {
+		op, check := w.next(rng, payload)
+		octx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+		begin := time.Now()
+		res, err := cl.Do(octx, op, false)
+		end := time.Now()
+		cancel()
+		if ctx.Err() != nil {
+			return // the run ended, not the operation
+		}
+		if err == nil {
+			err = check(res.Result)
+			raiseTo(&w.view, res.View)
+		}
+		w.rec.Record(begin, end, res.View, err)
+	}
+}
+
+// next is the next operation and how to check its result: the null
+// service echoes the operation; a kv put answers ok.
+func (w *workload) next(rng *rand.Rand, payload []byte) ([]byte, func([]byte) error) {
+	if w.cfg.Service == "null" {
+		return payload, func(res []byte) error {
+			if !bytes.Equal(res, payload) {
+				return fmt.Errorf("null service: result of %d bytes is not the operation echoed", len(res))
+			}
+			return nil
+		}
+	}
+	key := fmt.Appendf(nil, "k%d", rng.IntN(w.cfg.Keys))
+	return kv.EncodePut(key, payload), func(res []byte) error {
+		r, err := kv.DecodeResult(res)
+		if err != nil {
+			return err
+		}
+		if r.Status != kv.StatusOK {
+			return fmt.Errorf("kv put: result %v", r.Status)
+		}
+		return nil
+	}
+}
+
+// stop ends the clients and waits for them.
+func (w *workload) stop() error {
+	w.cancel()
+	w.wg.Wait()
+	var errs []error
+	for _, cl := range w.clients {
+		errs = append(errs, cl.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// raiseTo sets a to v if v is higher.
+func raiseTo(a *atomic.Uint64, v uint64) {
+	for old := a.Load(); v > old; old = a.Load() {
+		if a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}

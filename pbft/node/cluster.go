@@ -1,0 +1,214 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft"
+)
+
+// File is the public cluster description every replica and client reads:
+// no private key material, only what others may know.
+type File struct {
+	ClusterID string         `json:"cluster_id"`
+	Replicas  []ReplicaEntry `json:"replicas"`
+	Protocol  Protocol       `json:"protocol"`
+}
+
+// ReplicaEntry is one replica: its id (its index), ed25519 public key, the
+// libp2p peer id derived from it, and the multiaddrs it listens on.
+type ReplicaEntry struct {
+	ID        uint32   `json:"id"`
+	PublicKey string   `json:"public_key"`
+	PeerID    string   `json:"peer_id"`
+	Addrs     []string `json:"addrs"`
+}
+
+// Protocol holds the PBFT parameters all replicas must share.
+type Protocol struct {
+	CheckpointInterval uint64 `json:"checkpoint_interval"`
+	Window             uint64 `json:"window"`
+	MaxBatch           int    `json:"max_batch"`
+	ViewChangeTicks    uint64 `json:"view_change_ticks"`
+	TickMS             int    `json:"tick_ms"`
+}
+
+// DefaultProtocol is what a new testnet gets.
+var DefaultProtocol = Protocol{
+	CheckpointInterval: pbft.DefaultCheckpointInterval,
+	Window:             2 * pbft.DefaultCheckpointInterval,
+	MaxBatch:           pbft.DefaultMaxBatchSize,
+	ViewChangeTicks:    pbft.DefaultViewChangeTicks,
+	TickMS:             10,
+}
+
+// Cluster is a validated cluster file with its fields parsed.
+type Cluster struct {
+	File  File
+	Pubs  []crypto.PublicKey
+	Peers []network.Peer
+}
+
+// N is the number of replicas.
+func (c *Cluster) N() int { return len(c.Pubs) }
+
+// Tick is the protocol's clock tick.
+func (c *Cluster) Tick() time.Duration {
+	return time.Duration(c.File.Protocol.TickMS) * time.Millisecond
+}
+
+// ViewChangeTimeout is how long a backup waits for progress before it
+// suspects the primary.
+func (c *Cluster) ViewChangeTimeout() time.Duration {
+	return time.Duration(c.File.Protocol.ViewChangeTicks) * c.Tick()
+}
+
+// ReplicaConfig is the core configuration of replica id, less its signer
+// and service.
+func (c *Cluster) ReplicaConfig(id uint32) pbft.Config {
+	p := c.File.Protocol
+	return pbft.Config{
+		ClusterID: c.File.ClusterID, ID: id, Replicas: c.Pubs,
+		Verifier:           crypto.Ed25519Verifier{},
+		CheckpointInterval: p.CheckpointInterval, WindowSize: p.Window,
+		MaxBatchSize: p.MaxBatch, ViewChangeTicks: p.ViewChangeTicks,
+	}
+}
+
+// Load reads and validates a cluster file. Every mistake is one line naming
+// the file and the field.
+func Load(path string) (*Cluster, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates the cluster file data; name prefixes its errors.
+func Parse(name string, data []byte) (*Cluster, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, fmt.Errorf("%s: %s: %w", name, te.Field, err)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%s: trailing data after the JSON object", name)
+	}
+	c, err := Validate(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks f field by field and parses it.
+func Validate(f File) (*Cluster, error) {
+	if f.ClusterID == "" {
+		return nil, errors.New("cluster_id: missing")
+	}
+	n := len(f.Replicas)
+	if n < 4 || (n-1)%3 != 0 {
+		return nil, fmt.Errorf("replicas: %d replicas is not 3f+1 for some f >= 1 (4, 7, 10, ...)", n)
+	}
+	c := &Cluster{File: f}
+	seenKey := make(map[string]int, n)
+	for i, r := range f.Replicas {
+		field := fmt.Sprintf("replicas[%d]", i)
+		if r.ID != uint32(i) {
+			return nil, fmt.Errorf("%s.id: is %d, want %d (ids are the positions in the list)", field, r.ID, i)
+		}
+		pub, p, err := parseEntry(field, r)
+		if err != nil {
+			return nil, err
+		}
+		if j, dup := seenKey[string(pub)]; dup {
+			return nil, fmt.Errorf("%s.public_key: same as replicas[%d].public_key", field, j)
+		}
+		seenKey[string(pub)] = i
+		c.Pubs = append(c.Pubs, pub)
+		c.Peers = append(c.Peers, p)
+	}
+	if err := ValidateProtocol(f.Protocol); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseEntry checks one replica entry; field names it in errors.
+func parseEntry(field string, r ReplicaEntry) (crypto.PublicKey, network.Peer, error) {
+	pub, err := crypto.ParsePublicKeyHex(r.PublicKey)
+	if err != nil {
+		return nil, network.Peer{}, fmt.Errorf("%s.public_key: %w", field, err)
+	}
+	pid, err := peer.Decode(r.PeerID)
+	if err != nil {
+		return nil, network.Peer{}, fmt.Errorf("%s.peer_id: %w", field, err)
+	}
+	want, err := network.PeerIDOf(pub)
+	if err != nil {
+		return nil, network.Peer{}, fmt.Errorf("%s.public_key: %w", field, err)
+	}
+	if pid != want {
+		return nil, network.Peer{}, fmt.Errorf("%s.peer_id: does not match public_key (want %s)", field, want)
+	}
+	if len(r.Addrs) == 0 {
+		return nil, network.Peer{}, fmt.Errorf("%s.addrs: empty", field)
+	}
+	p := network.Peer{ID: r.ID, PeerID: pid}
+	for j, a := range r.Addrs {
+		ma, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			return nil, network.Peer{}, fmt.Errorf("%s.addrs[%d]: %w", field, j, err)
+		}
+		p.Addrs = append(p.Addrs, ma)
+	}
+	return pub, p, nil
+}
+
+// SingleServer is a Cluster of one unreplicated server, which no cluster
+// file can describe: the benchmark harness's yardstick. Clients dialing it
+// accept the one reply.
+func SingleServer(clusterID string, server ReplicaEntry, proto Protocol) (*Cluster, error) {
+	server.ID = 0
+	pub, p, err := parseEntry("server", server)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{
+		File: File{ClusterID: clusterID, Replicas: []ReplicaEntry{server}, Protocol: proto},
+		Pubs: []crypto.PublicKey{pub}, Peers: []network.Peer{p},
+	}, nil
+}
+
+// ValidateProtocol checks the protocol parameters.
+func ValidateProtocol(p Protocol) error {
+	switch {
+	case p.CheckpointInterval == 0:
+		return errors.New("protocol.checkpoint_interval: must be positive")
+	case p.Window/2 < p.CheckpointInterval || p.Window%p.CheckpointInterval != 0: // not 2*interval: it wraps
+		return fmt.Errorf("protocol.window: %d is not a multiple of checkpoint_interval %d of at least twice it",
+			p.Window, p.CheckpointInterval)
+	case p.MaxBatch < 1:
+		return fmt.Errorf("protocol.max_batch: %d is below 1", p.MaxBatch)
+	case p.ViewChangeTicks == 0:
+		return errors.New("protocol.view_change_ticks: must be positive")
+	case p.TickMS < 1 || p.TickMS > 60_000:
+		return fmt.Errorf("protocol.tick_ms: %d is outside [1, 60000]", p.TickMS)
+	}
+	return nil
+}
