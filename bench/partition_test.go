@@ -51,3 +51,21 @@ func TestPartitionDropsOnlyTheCutReplicasLinks(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterViewNeedsFPlusOneReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		views []uint64
+		n     int
+		want  uint64
+	}{
+		{[]uint64{0, 0, 1, 0}, 4, 0}, // one replica alone in a view change
+		{[]uint64{1, 1, 1}, 4, 1},    // the primary killed, the rest moved
+		{[]uint64{2, 1, 1, 0}, 4, 1},
+		{[]uint64{3}, 4, 0},
+		{[]uint64{0, 0, 5, 5, 0, 5, 0}, 7, 5},
+	} {
+		if got := clusterView(tc.views, tc.n); got != tc.want {
+			t.Errorf("clusterView(%v, %d) = %d, want %d", tc.views, tc.n, got, tc.want)
+		}
+	}
+}

@@ -118,7 +118,7 @@ func (t *processes) kill(id uint32) error {
 }
 
 func (t *processes) sample(ctx context.Context) (uint64, usage, error) {
-	var view uint64
+	var views []uint64
 	var u usage
 	for i, cmd := range t.cmds {
 		if cmd == nil {
@@ -128,10 +128,10 @@ func (t *processes) sample(ctx context.Context) (uint64, usage, error) {
 		if err != nil {
 			return 0, usage{}, fmt.Errorf("replica %d: %w", i, err)
 		}
-		view = max(view, uint64(m["bulwark_view"]))
+		views = append(views, uint64(m["bulwark_view"]))
 		u = u.plus(processUsage(m))
 	}
-	return view, u, nil
+	return clusterView(views, t.c.N()), u, nil
 }
 
 // stop asks every replica to stop with SIGTERM and kills those that have

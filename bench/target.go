@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
@@ -23,8 +24,8 @@ type target interface {
 	cluster() *node.Cluster
 	// kill crashes replica id at once.
 	kill(id uint32) error
-	// sample returns the highest view of the live replicas and the usage
-	// of replica processes other than this one.
+	// sample returns the view of the cluster (see clusterView) and the
+	// usage of replica processes other than this one.
 	sample(ctx context.Context) (view uint64, remote usage, err error)
 	stop() error
 }
@@ -102,7 +103,7 @@ func (t *inProcess) kill(id uint32) error {
 }
 
 func (t *inProcess) sample(ctx context.Context) (uint64, usage, error) {
-	var view uint64
+	var views []uint64
 	for _, r := range t.replicas {
 		if r == nil {
 			continue
@@ -111,9 +112,9 @@ func (t *inProcess) sample(ctx context.Context) (uint64, usage, error) {
 		if err != nil {
 			return 0, usage{}, fmt.Errorf("replica %d: %w", r.ID, err)
 		}
-		view = max(view, st.View)
+		views = append(views, st.View)
 	}
-	return view, usage{}, nil
+	return clusterView(views, t.c.N()), usage{}, nil
 }
 
 func (t *inProcess) stop() error {
@@ -168,3 +169,15 @@ func (t *unreplicatedTarget) kill(uint32) error {
 func (t *unreplicatedTarget) sample(context.Context) (uint64, usage, error) { return 0, usage{}, nil }
 
 func (t *unreplicatedTarget) stop() error { return t.srv.stop() }
+
+// clusterView is the view at least f+1 of the live replicas have reached,
+// so at least one correct replica: one replica alone in a view change (cut
+// off, say) has not moved the cluster.
+func clusterView(views []uint64, n int) uint64 {
+	f := (n - 1) / 3
+	if len(views) <= f {
+		return 0
+	}
+	slices.Sort(views)
+	return views[len(views)-1-f]
+}

@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shortConfig is a run short enough for CI; the view-change timeout is
+// short so a killed primary is replaced within the run.
+func shortConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.Clients, cfg.Duration, cfg.Warmup = 8, 2*time.Second, 500*time.Millisecond
+	cfg.Protocol.ViewChangeTicks = 30 // 300 ms
+	cfg.DataDir = t.TempDir()
+	return cfg
+}
+
+func run(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ops == 0 {
+		t.Fatalf("no operations completed: %+v", rep)
+	}
+	return rep
+}
+
+func TestRunKillPrimaryRecoversAndReportsIt(t *testing.T) {
+	cfg := shortConfig(t)
+	cfg.Service = "kv"
+	f, err := ParseFault("kill-primary@700ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Faults = []Fault{f}
+	rep := run(t, cfg)
+	// A crashed replica is within f: no operation may fail.
+	if rep.Errors != 0 {
+		t.Fatalf("%d operations failed with one crashed replica", rep.Errors)
+	}
+	if rep.ViewChanges < 1 {
+		t.Fatalf("view changes = %d after the primary was killed", rep.ViewChanges)
+	}
+	if rep.Recovery == nil || rep.Recovery.FirstCommitMS <= 0 {
+		t.Fatalf("recovery = %+v, want the time to the first commit in the new view", rep.Recovery)
+	}
+	if len(rep.Events) != 1 || !strings.Contains(rep.Events[0].What, "killed replica 0") {
+		t.Fatalf("events = %+v", rep.Events)
+	}
+	t.Logf("%.0f ops/s, first commit in the new view %.0f ms after the kill, back to 80%% after %.0f ms",
+		rep.Throughput, rep.Recovery.FirstCommitMS, rep.Recovery.Back80MS)
+}
+
+func TestRunPartitionedReplicaDoesNotStopTheCluster(t *testing.T) {
+	cfg := shortConfig(t)
+	f, err := ParseFault("partition:3@200ms-1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Faults = []Fault{f}
+	rep := run(t, cfg)
+	if rep.Errors != 0 || rep.ViewChanges != 0 {
+		t.Fatalf("a cut-off backup cost %d errors and %d view changes", rep.Errors, rep.ViewChanges)
+	}
+	if len(rep.Events) != 2 {
+		t.Fatalf("events = %+v, want the cut and the reconnection", rep.Events)
+	}
+}
+
+func TestRunWrongResultReplicaNeverReachesTheClients(t *testing.T) {
+	cfg := shortConfig(t)
+	f, err := ParseFault("wrong-result")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Faults = []Fault{f}
+	// Every result is checked against the echoed operation: one wrong
+	// result accepted would be an error.
+	if rep := run(t, cfg); rep.Errors != 0 {
+		t.Fatalf("%d operations returned a wrong result", rep.Errors)
+	}
+}
+
+func TestRunUnreplicatedWritesTheReportFields(t *testing.T) {
+	cfg := shortConfig(t)
+	cfg.Unreplicated = true
+	rep := run(t, cfg)
+	if rep.Errors != 0 || !rep.Unreplicated {
+		t.Fatalf("unreplicated run: %+v", rep)
+	}
+	// One signature per request (the client's) and none verified: the
+	// server trusts the client's authenticated stream, as replicas do.
+	if rep.Crypto.SignsPerOp < 0.99 || rep.Crypto.SignsPerOp > 1.01 || rep.Crypto.VerifiesPerOp != 0 {
+		t.Fatalf("crypto per op = %+v", rep.Crypto)
+	}
+	path := filepath.Join(t.TempDir(), "out.json")
+	if err := rep.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"throughput", "latency_ms", "ops", "errors", "view_changes", "config", "series"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("report JSON lacks %q", k)
+		}
+	}
+}
+
+func TestRunRejectsBadConfigNamingTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(*Config)
+		flag   string
+	}{
+		{func(c *Config) { c.Replicas = 5 }, "--replicas"},
+		{func(c *Config) { c.Clients = 0 }, "--clients"},
+		{func(c *Config) { c.Service = "sql" }, "--service"},
+		{func(c *Config) { c.Payload = -1 }, "--payload"},
+		{func(c *Config) {
+			c.Unreplicated, c.Faults = true, []Fault{{Kind: KillPrimary, Spec: "kill-primary@1s"}}
+		}, "--fault"},
+		{func(c *Config) {
+			c.Procs, c.Faults = true, []Fault{{Kind: Partition, Spec: "partition:1@1s", Replica: 1}}
+		}, "--fault"},
+	} {
+		cfg := DefaultConfig()
+		tc.mutate(&cfg)
+		_, err := Run(context.Background(), cfg, nil, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("error %v, want one naming %s", err, tc.flag)
+		}
+	}
+}
