@@ -33,9 +33,6 @@ var eventColor = color.RGBA{R: 200, G: 40, B: 40, A: 255}
 // event, labelled in the throughput panel. The format follows path's
 // extension, .svg or .png.
 func WritePlot(path string, r *Report) error {
-	if _, err := plotFormat(path); err != nil {
-		return err
-	}
 	ops, p99 := make(plotter.XYs, len(r.Series)), make(plotter.XYs, len(r.Series))
 	for i, s := range r.Series {
 		x := float64(s.T) + 0.5
@@ -79,9 +76,6 @@ type SweepPoint struct {
 // WriteSweepPlot draws throughput and p50 and p99 latency against the swept
 // variable, one point per run, in the order of X.
 func WriteSweepPlot(path, variable string, pts []SweepPoint) error {
-	if _, err := plotFormat(path); err != nil {
-		return err
-	}
 	pts = slices.Clone(pts)
 	slices.SortStableFunc(pts, func(a, b SweepPoint) int { return cmp.Compare(a.X, b.X) })
 	ops, p50, p99 := make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts)), make(plotter.XYs, len(pts))
@@ -216,6 +210,14 @@ func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
 		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 	}
 	return ticks
+}
+
+// CheckPlotPath reports whether WritePlot and WriteSweepPlot can write path,
+// judging by its extension, so that a bad --plot fails before a run rather
+// than after it.
+func CheckPlotPath(path string) error {
+	_, err := plotFormat(path)
+	return err
 }
 
 // plotFormat is the gonum format name for path's extension.

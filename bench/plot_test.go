@@ -65,6 +65,17 @@ func TestWritePlotBadExtension(t *testing.T) {
 		if err := WriteSweepPlot(path, "clients", nil); err == nil || !strings.Contains(err.Error(), "--plot") {
 			t.Errorf("WriteSweepPlot(%q) = %v, want an error naming --plot", name, err)
 		}
+		if err := CheckPlotPath(path); err == nil {
+			t.Errorf("CheckPlotPath(%q) accepted it", name)
+		}
+	}
+}
+
+func TestCheckPlotPath(t *testing.T) {
+	for _, path := range []string{"run.svg", "dir/run.png", "RUN.SVG"} {
+		if err := CheckPlotPath(path); err != nil {
+			t.Errorf("CheckPlotPath(%q): %v", path, err)
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ const (
 	latencyDigits = 3
 	// secondDigits is the precision of the per-second percentiles: 1% is
 	// finer than a plot can show, and such a histogram takes 21 KB instead
-	// of 144 KB, so a ten-minute run holds 13 MB of them rather than 86 MB
+	// of 144 KB, so a ten-minute run holds 13 MB of them rather than 88 MB
 	// in the heap of a process that may be running the replicas too.
 	secondDigits = 2
 

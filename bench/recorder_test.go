@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -188,5 +189,34 @@ func TestFirstCommitAfter(t *testing.T) {
 		case tc.want >= 0 && (!ok || !got.Equal(base.Add(tc.want))):
 			t.Errorf("FirstCommitAfter(%v, %d) = %v, %v; want %v", tc.after, tc.minView, got.Sub(base), ok, tc.want)
 		}
+	}
+}
+
+// TestRecorderConcurrent has many clients record at once, as a run's do;
+// with -race it also checks the locking.
+func TestRecorderConcurrent(t *testing.T) {
+	r := NewRecorder(base, time.Second)
+	const clients, each = 8, 500
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				end := base.Add(time.Duration(c*each+i) * time.Millisecond)
+				var err error
+				if i%100 == 0 {
+					err = errOp
+				}
+				r.Record(end.Add(-time.Millisecond), end, uint64(c%2), err)
+				_ = r.Progress(end)
+			}
+		})
+	}
+	wg.Wait()
+	res := r.Finish(base.Add(clients * each * time.Millisecond))
+	if got := res.Ops + res.Errors + res.WarmupOps; got != clients*each {
+		t.Errorf("%d operations recorded, want %d", got, clients*each)
+	}
+	if res.WarmupOps != 1000 || res.Errors != 30 {
+		t.Errorf("warm-up %d, errors %d; want 1000 and 30", res.WarmupOps, res.Errors)
 	}
 }
