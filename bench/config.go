@@ -85,6 +85,9 @@ func (c *Config) normalize() error {
 	if c.Unreplicated && len(c.Faults) > 0 {
 		return errors.New("--fault: an unreplicated server has no faults to tolerate; drop --fault or --unreplicated")
 	}
+	if n, f := faultyReplicas(c.Faults, c.Replicas), (c.Replicas-1)/3; n > f {
+		return fmt.Errorf("--fault: the faults make %d replicas faulty, more than f = %d of %d replicas tolerate", n, f, c.Replicas)
+	}
 	for _, f := range c.Faults {
 		if err := f.Validate(c.Replicas); err != nil {
 			return err
@@ -94,4 +97,22 @@ func (c *Config) normalize() error {
 		}
 	}
 	return nil
+}
+
+// faultyReplicas counts the replicas the faults make faulty: each replica
+// given a --fault mode, each replica cut off, and a killed primary (which
+// may be a replica not otherwise faulty, so it counts once more).
+func faultyReplicas(faults []Fault, replicas int) int {
+	faulty := map[int]bool{}
+	kills := 0
+	for _, f := range faults {
+		if id, _, ok := f.ReplicaMode(replicas); ok {
+			faulty[id] = true
+		} else if f.Kind == Partition {
+			faulty[f.Replica] = true
+		} else if f.Kind == KillPrimary {
+			kills++
+		}
+	}
+	return len(faulty) + kills
 }

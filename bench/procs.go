@@ -22,6 +22,9 @@ type processes struct {
 	cmds    []*exec.Cmd
 	exited  []chan error
 	metrics []string
+	// last is each replica's usage when last read: a killed replica's
+	// stays, so what it spent before the kill is still counted.
+	last []usage
 }
 
 func startProcesses(ctx context.Context, cfg Config, dir string) (*processes, error) {
@@ -44,7 +47,7 @@ func startProcesses(ctx context.Context, cfg Config, dir string) (*processes, er
 	if err != nil {
 		return nil, err
 	}
-	t := &processes{c: c, cmds: make([]*exec.Cmd, c.N()), exited: make([]chan error, c.N())}
+	t := &processes{c: c, cmds: make([]*exec.Cmd, c.N()), exited: make([]chan error, c.N()), last: make([]usage, c.N())}
 	faults := replicaFaults(cfg)
 	for i := range c.N() {
 		id := uint32(i)
@@ -109,6 +112,9 @@ func (t *processes) kill(id uint32) error {
 	if cmd == nil {
 		return fmt.Errorf("replica %d is already down", id)
 	}
+	if m, err := scrape(context.Background(), t.metrics[id]); err == nil {
+		t.last[id] = processUsage(m) // what it spent up to now; best effort
+	}
 	t.cmds[id] = nil
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill replica %d: %w", id, err)
@@ -121,15 +127,15 @@ func (t *processes) sample(ctx context.Context) (uint64, usage, error) {
 	var views []uint64
 	var u usage
 	for i, cmd := range t.cmds {
-		if cmd == nil {
-			continue
+		if cmd != nil {
+			m, err := scrape(ctx, t.metrics[i])
+			if err != nil {
+				return 0, usage{}, fmt.Errorf("replica %d: %w", i, err)
+			}
+			views = append(views, uint64(m["bulwark_view"]))
+			t.last[i] = processUsage(m)
 		}
-		m, err := scrape(ctx, t.metrics[i])
-		if err != nil {
-			return 0, usage{}, fmt.Errorf("replica %d: %w", i, err)
-		}
-		views = append(views, uint64(m["bulwark_view"]))
-		u = u.plus(processUsage(m))
+		u = u.plus(t.last[i])
 	}
 	return clusterView(views, t.c.N()), u, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -22,6 +23,8 @@ type benchFlags struct {
 	jsonPath   string
 	plotPath   string
 	logLevel   string
+	cpuProfile string
+	memProfile string
 }
 
 func (f *benchFlags) register(fs *pflag.FlagSet) {
@@ -48,6 +51,39 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.viewChange, "view-change-timeout", time.Duration(c.Protocol.ViewChangeTicks)*time.Duration(c.Protocol.TickMS)*time.Millisecond,
 		"how long backups wait for progress before they suspect the primary")
 	fs.StringVar(&f.logLevel, "log-level", "error", "log level of the replicas in this process: debug, info, warn or error")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with in-process replicas: the whole cluster) to FILE")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile of this process to FILE at the end")
+}
+
+// profile starts the profiles asked for; the returned function ends them.
+func (f *benchFlags) profile() (func() error, error) {
+	stopCPU := func() {}
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			out.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		stopCPU = func() { pprof.StopCPUProfile(); out.Close() }
+	}
+	return func() error {
+		stopCPU()
+		if f.memProfile == "" {
+			return nil
+		}
+		out, err := os.Create(f.memProfile)
+		if err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		defer out.Close()
+		if err := pprof.Lookup("allocs").WriteTo(out, 0); err != nil {
+			return fmt.Errorf("--memprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // config completes the run's configuration from the flags.
@@ -58,6 +94,11 @@ func (f *benchFlags) config() (bench.Config, error) {
 		return c, err
 	}
 	c.Faults = faults
+	if f.plotPath != "" {
+		if err := bench.CheckPlotPath(f.plotPath); err != nil {
+			return c, err
+		}
+	}
 	tick := time.Duration(c.Protocol.TickMS) * time.Millisecond
 	if f.viewChange < tick {
 		return c, fmt.Errorf("--view-change-timeout: %v is below one tick (%v)", f.viewChange, tick)
@@ -89,7 +130,14 @@ func newBenchCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			endProfile, err := f.profile()
+			if err != nil {
+				return err
+			}
 			rep, err := bench.Run(ctx, cfg, cmd.ErrOrStderr(), logger)
+			if perr := endProfile(); err == nil {
+				err = perr
+			}
 			if err != nil {
 				return fmt.Errorf("bench: %w", err)
 			}
