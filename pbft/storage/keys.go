@@ -75,5 +75,9 @@ func decodeRecord(k, v []byte) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	if kind == KindView {
+		// The view record has one key, viewKey; a longer one is damage.
+		return Record{}, fmt.Errorf("%w: view record under key %x", ErrCorrupt, k)
+	}
 	return Record{Kind: kind, Sequence: seq, View: view, Replica: rep, Data: v}, nil
 }

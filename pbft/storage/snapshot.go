@@ -139,8 +139,23 @@ func (db *DB) Snapshot() (seq uint64, data []byte, err error) {
 	if !ok {
 		return 0, nil, nil
 	}
-	data = make([]byte, 0, m.size)
 	err = db.bdb.View(func(txn *badger.Txn) error {
+		// Damaged metadata could claim any size: only the chunks actually
+		// stored, measured without copying them, size the buffer.
+		var stored uint64
+		for i := range m.chunks {
+			item, err := chunkItem(txn, seq, m, i)
+			if err != nil {
+				return err
+			}
+			if err := item.Value(func(v []byte) error { stored += uint64(len(v)); return nil }); err != nil {
+				return fmt.Errorf("read chunk %d: %w", i, err)
+			}
+		}
+		if stored != m.size {
+			return fmt.Errorf("%w: chunks of %d bytes, metadata says %d", ErrCorrupt, stored, m.size)
+		}
+		data = make([]byte, 0, stored)
 		for i := range m.chunks {
 			chunk, err := readChunk(txn, seq, m, i)
 			if err != nil {
@@ -188,13 +203,21 @@ func (db *DB) SnapshotChunk(seq uint64, index int) ([]byte, int, error) {
 	return chunk, total, nil
 }
 
-func readChunk(txn *badger.Txn, seq uint64, m snapMeta, i uint32) ([]byte, error) {
+func chunkItem(txn *badger.Txn, seq uint64, m snapMeta, i uint32) (*badger.Item, error) {
 	item, err := txn.Get(chunkKey(seq, m.gen, i))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, fmt.Errorf("%w: chunk %d of %d missing", ErrCorrupt, i, m.chunks)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read chunk %d: %w", i, err)
+	}
+	return item, nil
+}
+
+func readChunk(txn *badger.Txn, seq uint64, m snapMeta, i uint32) ([]byte, error) {
+	item, err := chunkItem(txn, seq, m, i)
+	if err != nil {
+		return nil, err
 	}
 	v, err := item.ValueCopy(nil)
 	if err != nil {
