@@ -36,13 +36,19 @@ func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
 }
 
 // prepare verifies the replica signatures of a batch of inbound messages
-// across cores, so that stepping them costs no signature checks.
-func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []Inbound) {
+// across cores, so that stepping them costs no signature checks. At the
+// primary, which checks every client request once before ordering it, the
+// requests' client signatures are verified with them.
+func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []Inbound, primary bool) {
 	clear(v.done)
 	items := make([]crypto.Item, 0, len(batch))
 	for _, m := range batch {
 		if item, ok := pbft.SignatureOf(cluster, replicas, m.Msg); ok {
 			items = append(items, item)
+		} else if req := m.Msg.GetRequest(); primary && req != nil && !req.GetReadOnly() {
+			items = append(items, crypto.Item{
+				PublicKey: req.GetClientKey(), Message: pbft.RequestTranscript(cluster, req), Signature: req.GetSignature(),
+			})
 		}
 	}
 	for i, ok := range crypto.VerifyBatch(v.inner, items) {
