@@ -165,7 +165,7 @@ func validateProtocol(p protocolParams) error {
 	switch {
 	case p.CheckpointInterval == 0:
 		return errors.New("protocol.checkpoint_interval: must be positive")
-	case p.Window < 2*p.CheckpointInterval || p.Window%p.CheckpointInterval != 0:
+	case p.Window/2 < p.CheckpointInterval || p.Window%p.CheckpointInterval != 0: // not 2*interval: it wraps
 		return fmt.Errorf("protocol.window: %d is not a multiple of checkpoint_interval %d of at least twice it",
 			p.Window, p.CheckpointInterval)
 	case p.MaxBatch < 1:
