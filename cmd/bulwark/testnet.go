@@ -1,21 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 func newTestnetCmd() *cobra.Command {
@@ -47,17 +41,14 @@ func newTestnetCmd() *cobra.Command {
 			for i := range ports {
 				ports[i] = basePort + i
 			}
-			var path string
-			var err error
+			ips, err := sameHost(host, n)
 			if hosts != "" {
-				var ips []string
-				if ips, err = parseHosts(hosts, n); err != nil {
-					return err
-				}
-				path, err = writeTestnetHosts(dir, ips, ports, defaultProtocol)
-			} else {
-				path, err = writeTestnet(dir, host, ports, defaultProtocol)
+				ips, err = parseHosts(hosts, n)
 			}
+			if err != nil {
+				return err
+			}
+			path, err := node.WriteTestnet(dir, ips, ports, node.Protocol(defaultProtocol))
 			if err != nil {
 				return err
 			}
@@ -100,69 +91,24 @@ func parseHosts(list string, n int) ([]string, error) {
 	return hosts, nil
 }
 
-// writeTestnet makes a key for each port (replica i listens on host,
-// ports[i]) and writes the cluster file; it returns the cluster file's path.
-func writeTestnet(dir, host string, ports []int, proto protocolParams) (string, error) {
+// sameHost is the --host address for each of n replicas.
+func sameHost(host string, n int) ([]string, error) {
 	if !isIPv4(host) {
-		return "", fmt.Errorf("--host: %q is not an IPv4 address", host)
+		return nil, fmt.Errorf("--host: %q is not an IPv4 address", host)
 	}
-	hosts := make([]string, len(ports))
+	hosts := make([]string, n)
 	for i := range hosts {
 		hosts[i] = host
 	}
-	return writeTestnetHosts(dir, hosts, ports, proto)
+	return hosts, nil
 }
 
-// writeTestnetHosts is writeTestnet with an address per replica: replica i
-// listens on hosts[i], ports[i].
-func writeTestnetHosts(dir string, hosts []string, ports []int, proto protocolParams) (string, error) {
-	if len(hosts) != len(ports) {
-		return "", fmt.Errorf("testnet: %d hosts for %d ports", len(hosts), len(ports))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("testnet: %w", err)
-	}
-	path := filepath.Join(dir, "cluster.json")
-	if _, err := os.Stat(path); err == nil {
-		return "", fmt.Errorf("testnet: refusing to overwrite existing %s", path)
-	}
-	var idBytes [8]byte
-	if _, err := rand.Read(idBytes[:]); err != nil {
-		return "", fmt.Errorf("testnet: cluster id: %w", err)
-	}
-	f := clusterFile{ClusterID: "testnet-" + hex.EncodeToString(idBytes[:]), Protocol: proto}
-	for i, port := range ports {
-		id := uint32(i)
-		rdir := replicaDir(dir, id)
-		if err := os.MkdirAll(rdir, 0o700); err != nil {
-			return "", fmt.Errorf("testnet: %w", err)
-		}
-		key, err := crypto.GenerateKey(nil)
-		if err != nil {
-			return "", fmt.Errorf("testnet: %w", err)
-		}
-		if err := crypto.SavePrivateKey(filepath.Join(rdir, "key"), key); err != nil {
-			return "", fmt.Errorf("testnet: %w", err)
-		}
-		pid, err := network.PeerIDOf(key.PublicKey())
-		if err != nil {
-			return "", fmt.Errorf("testnet: %w", err)
-		}
-		p := strconv.Itoa(port)
-		f.Replicas = append(f.Replicas, replicaEntry{
-			ID: id, PublicKey: key.PublicKey().Hex(), PeerID: pid.String(),
-			Addrs: []string{"/ip4/" + hosts[i] + "/tcp/" + p, "/ip4/" + hosts[i] + "/udp/" + p + "/quic-v1"},
-		})
-	}
-	if _, err := validateCluster(f); err != nil {
-		return "", fmt.Errorf("testnet: %w", err)
-	}
-	data, err := json.MarshalIndent(f, "", "  ")
+// writeTestnet makes a key for each port (replica i listens on host,
+// ports[i]) and writes the cluster file; it returns the cluster file's path.
+func writeTestnet(dir, host string, ports []int, proto protocolParams) (string, error) {
+	hosts, err := sameHost(host, len(ports))
 	if err != nil {
-		return "", fmt.Errorf("testnet: %w", err)
+		return "", err
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return "", fmt.Errorf("testnet: %w", err)
-	}
-	return path, nil
+	return node.WriteTestnet(dir, hosts, ports, node.Protocol(proto))
 }
