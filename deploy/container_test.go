@@ -154,11 +154,12 @@ func setUp(t *testing.T) *composeCluster {
 	if _, err := runCmd(ctx, buildTimeout, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-o", c.bin, "../cmd/bulwark"); err != nil {
 		t.Fatalf("building the binary: %v", err)
 	}
-	t.Cleanup(func() { c.cleanupCmd("docker", "image", "rm", "--force", c.image) })
-	if _, err := runCmd(ctx, dockerTimeout, nil, "docker", "build", "--file", filepath.Join(here, "Dockerfile"),
-		"--tag", c.image, buildDir); err != nil {
+	_, err = runCmd(ctx, dockerTimeout, nil, "docker", "build", "--file", filepath.Join(here, "Dockerfile"), "--tag", c.image, buildDir)
+	if err != nil {
+		c.cleanupImage() // a build cut short by its deadline may still tag it
 		t.Fatalf("building the image: %v", err)
 	}
+	t.Cleanup(c.cleanupImage)
 
 	c.prefix, err = freeSubnet(ctx, os.Getpid())
 	if err != nil {
@@ -213,6 +214,16 @@ func setUp(t *testing.T) *composeCluster {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// cleanupImage removes the image the test built, if it is there.
+func (c *composeCluster) cleanupImage() {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTime)
+	defer cancel()
+	if _, err := runCmd(ctx, probeTimeout, nil, "docker", "image", "inspect", c.image); err != nil {
+		return
+	}
+	c.cleanupCmd("docker", "image", "rm", "--force", c.image)
 }
 
 // cleanupCmd runs a teardown command on its own deadline (the test's context
