@@ -201,11 +201,16 @@ func chownTree(root string, uid, gid int) error {
 func skipWithoutDocker(t *testing.T) {
 	t.Helper()
 	if err := dockerEngine(t.Context()); err != nil {
-		t.Skipf("skipping the container test: no Docker engine runs here (%v)", firstLine(err.Error()))
+		t.Skipf("skipping the container test: no Docker engine runs here (%s)", briefly(err.Error()))
 	}
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+// briefly is the first and the last line of a command's error: what ran,
+// and what it said last.
+func briefly(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	return lines[0] + ": " + strings.TrimSpace(lines[len(lines)-1])
 }
