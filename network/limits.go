@@ -2,10 +2,13 @@ package network
 
 import (
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/x/rate"
 )
 
 // Fixed resource budget. libp2p's default scales limits to the machine's
@@ -15,6 +18,16 @@ import (
 const (
 	limitMemory = 1 << 30 // bytes libp2p may reserve (muxer windows, buffers)
 	limitFDs    = 4096
+	// perIPConns bounds the open connections from one IPv4 address, and
+	// perIPRate and perIPBurst how fast new ones may come. libp2p's
+	// defaults (8 at once, a burst of 16, then one every 5 s) suit a public
+	// DHT node; a replica's clients are an organisation's application
+	// servers, often many processes behind one address, and an operator
+	// scripting `bulwark client` opens one connection per call.
+	systemConns = 2048
+	perIPConns  = 512
+	perIPRate   = 50
+	perIPBurst  = 256
 )
 
 // newResourceManager builds the resource manager with fixed limits, plus
@@ -36,10 +49,29 @@ func newResourceManager() (network.ResourceManager, error) {
 	cfg.AddProtocolPeerLimit(ClientProtocol,
 		rcmgr.BaseLimit{StreamsInbound: 4, StreamsOutbound: 4, Streams: 8, Memory: 32 << 20},
 		rcmgr.BaseLimitIncrease{})
-	limits := cfg.Scale(limitMemory, limitFDs)
+	// The scaled default admits 128 inbound connections in all, a few
+	// hundred clients' worth of streams aside; a replica serves every
+	// client of its cluster, so it admits more, well within limitFDs.
+	limits := rcmgr.PartialLimitConfig{System: rcmgr.ResourceLimits{
+		Conns: systemConns, ConnsInbound: systemConns, FD: limitFDs,
+	}}.Build(cfg.Scale(limitMemory, limitFDs))
 	// Metrics off: they register with Prometheus' global registry, which
 	// several hosts in one process (tests, a client in a replica) would share.
-	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithMetricsDisabled())
+	mgr, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithMetricsDisabled(),
+		rcmgr.WithLimitPerSubnet(
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: perIPConns}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: perIPConns}}),
+		rcmgr.WithConnRateLimiters(&rate.Limiter{
+			NetworkPrefixLimits: []rate.PrefixLimit{
+				{Prefix: netip.MustParsePrefix("127.0.0.0/8")}, // loopback: unlimited, as libp2p's default
+				{Prefix: netip.MustParsePrefix("::1/128")},
+			},
+			SubnetRateLimiter: rate.SubnetLimiter{
+				IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: rate.Limit{RPS: perIPRate, Burst: perIPBurst}}},
+				IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: rate.Limit{RPS: perIPRate, Burst: perIPBurst}}},
+				GracePeriod:      time.Minute,
+			},
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("network: resource manager: %w", err)
 	}

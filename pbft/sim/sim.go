@@ -236,6 +236,9 @@ func (s *Sim) handle(e event) {
 			if err := r.Step(from, e.msg); err != nil && s.debugStep != nil {
 				s.debugStep(e.node, e.from, err)
 			} // drops are counted by the replica
+			if err := r.CheckInvariants(); err != nil && n.adv.Kind == Honest && s.err == nil {
+				s.err = fmt.Errorf("INVARIANT: replica %d at time %d: %w", e.node, s.now, err)
+			}
 		}
 		s.flush(e.node)
 		return
