@@ -54,6 +54,30 @@ func TestKeygen(t *testing.T) {
 	if _, err := run(t.Context(), "keygen", "--out", path); err == nil {
 		t.Fatal("keygen overwrote an existing key")
 	}
+	// --json gives the two cluster-file fields that come from the key.
+	other := filepath.Join(t.TempDir(), "key")
+	out, err = run(t.Context(), "keygen", "--out", other, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry struct {
+		PeerID    string `json:"peer_id"`
+		PublicKey string `json:"public_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &entry); err != nil {
+		t.Fatalf("keygen --json printed %q: %v", out, err)
+	}
+	k2, err := crypto.LoadPrivateKey(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid2, err := network.PeerIDOf(k2.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry.PublicKey != k2.PublicKey().Hex() || entry.PeerID != pid2.String() {
+		t.Fatalf("keygen --json = %+v, want peer id %s and public key %s", entry, pid2, k2.PublicKey().Hex())
+	}
 }
 
 func TestTestnetFiles(t *testing.T) {
