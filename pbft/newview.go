@@ -33,7 +33,7 @@ func (r *Replica) planNewView(v uint64, vcs []*wire.ViewChange) newViewPlan {
 			if pp.GetSequence() <= plan.stable {
 				continue
 			}
-			if b := best[pp.GetSequence()]; b == nil || pp.GetView() > b.GetView() {
+			if b := best[pp.GetSequence()]; b == nil || pp.GetView() > b.GetView() != bug(BugLowestViewCertificate) {
 				best[pp.GetSequence()] = pp
 			}
 			maxS = max(maxS, pp.GetSequence())
@@ -107,6 +107,9 @@ func (r *Replica) onNewView(from From, nv *wire.NewView) error {
 		}
 	}
 	plan := r.planNewView(v, vcs)
+	if bug(BugNewViewNotRecomputed) {
+		plan.prePrepares = nv.GetPrePrepares()
+	}
 	if len(plan.prePrepares) != len(nv.GetPrePrepares()) {
 		return r.drop(ErrConflict, "new view %d re-issues %d pre-prepares, the view changes give %d",
 			v, len(nv.GetPrePrepares()), len(plan.prePrepares))
