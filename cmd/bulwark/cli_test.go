@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // run executes the bulwark command line in-process and returns its stdout.
@@ -89,12 +90,12 @@ func TestTestnetFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadCluster(filepath.Join(dir, "cluster.json"))
+	c, err := node.Load(filepath.Join(dir, "cluster.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.n() != 7 || c.file.Protocol != defaultProtocol {
-		t.Fatalf("cluster file: %d replicas, protocol %+v", c.n(), c.file.Protocol)
+	if c.N() != 7 || c.File.Protocol != node.DefaultProtocol {
+		t.Fatalf("cluster file: %d replicas, protocol %+v", c.N(), c.File.Protocol)
 	}
 	if strings.Contains(strings.ToLower(string(clusterJSON)), "private") {
 		t.Fatal("cluster.json mentions private keys")
@@ -112,14 +113,14 @@ func TestTestnetFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(key.PublicKey(), c.pubs[i]) {
+		if !bytes.Equal(key.PublicKey(), c.Pubs[i]) {
 			t.Fatalf("replica %d: key does not match the cluster file", i)
 		}
 		if bytes.Contains(clusterJSON, []byte(hex.EncodeToString(key.Seed()))) {
 			t.Fatalf("cluster.json holds replica %d's private seed", i)
 		}
 		want := []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 21000+i), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", 21000+i)}
-		if got := c.file.Replicas[i].Addrs; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		if got := c.File.Replicas[i].Addrs; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 			t.Fatalf("replica %d addrs %v, want %v", i, got, want)
 		}
 	}
@@ -181,7 +182,7 @@ func TestReplicaAndClientCommands(t *testing.T) {
 	}
 	// A cluster that does not answer: one line, non-nil error, in time.
 	stranger := t.TempDir()
-	other, err := writeTestnet(stranger, "127.0.0.1", []int{1, 2, 3, 4}, defaultProtocol)
+	other, err := writeTestnet(stranger, "127.0.0.1", []int{1, 2, 3, 4}, node.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

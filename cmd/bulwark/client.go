@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -49,12 +47,12 @@ func newClientCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cl, err := dialCluster(ctx, c, key, 1, logger)
+			cl, err := node.Dial(ctx, c, key, 1, logger)
 			if err != nil {
 				return err
 			}
-			defer cl.close()
-			res, err := cl.c.Do(ctx, op, readOnly)
+			defer cl.Close()
+			res, err := cl.Do(ctx, op, readOnly)
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("no f+1 matching replies within %v", timeout)
 			}
@@ -118,39 +116,4 @@ func formatKVResult(verb string, raw []byte) (string, error) {
 		return r.Status.String(), nil
 	}
 	return "", fmt.Errorf("%s: unexpected result status %v", verb, r.Status)
-}
-
-// clusterClient is a driver client over a libp2p client host.
-type clusterClient struct {
-	c      *driver.Client
-	host   *network.ClientHost
-	cancel context.CancelFunc
-}
-
-// dialCluster connects a client with the given number of sessions to every
-// replica; it runs until ctx ends or close is called.
-func dialCluster(ctx context.Context, c *cluster, key *crypto.PrivateKey, sessions int, logger *slog.Logger) (*clusterClient, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	host, err := network.NewClientHost(ctx, key, c.peers, network.WithLogger(logger))
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	cl, err := driver.StartClient(ctx, driver.ClientConfig{
-		ClusterID: c.file.ClusterID, Replicas: c.n(), Signer: key, Transport: host,
-		Sessions: sessions, TickInterval: c.tick(),
-		// Resend after about half a second: soon enough for a dropped
-		// request, rare enough not to flood a cluster changing views.
-		RetransmitTicks: uint64(max(1, 500/c.file.Protocol.TickMS)),
-	})
-	if err != nil {
-		cancel()
-		return nil, errors.Join(err, host.Close())
-	}
-	return &clusterClient{c: cl, host: host, cancel: cancel}, nil
-}
-
-func (c *clusterClient) close() {
-	c.cancel()
-	c.host.Close()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // startReplicas writes a 4-replica testnet on free loopback ports and runs
@@ -13,11 +15,11 @@ import (
 // reports any that failed.
 func startReplicas(t *testing.T, extra map[int][]string) (path string, ctx context.Context, stop func()) {
 	t.Helper()
-	ports, err := freePorts(4)
+	ports, err := node.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err = writeTestnet(t.TempDir(), "127.0.0.1", ports, defaultProtocol)
+	path, err = writeTestnet(t.TempDir(), "127.0.0.1", ports, node.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // goodClusterJSON writes a testnet and returns its cluster file, decoded
 // into a generic map so cases can break it in any way.
 func goodClusterJSON(t *testing.T) map[string]any {
 	t.Helper()
-	path, err := writeTestnet(t.TempDir(), "127.0.0.1", []int{20000, 20001, 20002, 20003}, defaultProtocol)
+	path, err := writeTestnet(t.TempDir(), "127.0.0.1", []int{20000, 20001, 20002, 20003}, node.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +76,12 @@ func TestClusterFileValidation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := parseCluster("cluster.json", data)
+			c, err := node.Parse("cluster.json", data)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("good file refused: %v", err)
 				}
-				if c.n() != 4 || len(c.peers) != 4 || len(c.peers[0].Addrs) != 2 {
+				if c.N() != 4 || len(c.Peers) != 4 || len(c.Peers[0].Addrs) != 2 {
 					t.Fatalf("good file parsed wrong: %+v", c)
 				}
 				return
@@ -100,11 +102,11 @@ func TestClusterFileValidation(t *testing.T) {
 
 func TestClusterFileNotJSON(t *testing.T) {
 	for _, data := range []string{"", "{", `{"cluster_id": "x"} {}`, "[]"} {
-		if _, err := parseCluster("cluster.json", []byte(data)); err == nil || !strings.HasPrefix(err.Error(), "cluster.json: ") {
+		if _, err := node.Parse("cluster.json", []byte(data)); err == nil || !strings.HasPrefix(err.Error(), "cluster.json: ") {
 			t.Errorf("%q: error %v", data, err)
 		}
 	}
-	if _, err := loadCluster(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+	if _, err := node.Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing file loaded")
 	}
 }

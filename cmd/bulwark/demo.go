@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -65,7 +66,7 @@ func newDemoCmd() *cobra.Command {
 }
 
 // demoProtocol suspects a primary after one second without progress.
-var demoProtocol = protocolParams{
+var demoProtocol = node.Protocol{
 	CheckpointInterval: 64, Window: 128, MaxBatch: 128, ViewChangeTicks: 100, TickMS: 10,
 }
 
@@ -82,7 +83,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	ports, err := freePorts(4)
+	ports, err := node.FreePorts(4)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -90,25 +91,27 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	c, err := loadCluster(path)
+	c, err := node.Load(path)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	nodes := make([]*replicaNode, c.n())
+	nodes := make([]*node.Replica, c.N())
 	defer func() {
 		for _, n := range nodes {
 			if n != nil {
-				err = errors.Join(err, n.stop())
+				err = errors.Join(err, n.Stop())
 			}
 		}
 	}()
 	for i := range nodes {
 		id := uint32(i)
-		key, err := crypto.LoadPrivateKey(filepath.Join(replicaDir(dir, id), "key"))
+		key, err := crypto.LoadPrivateKey(filepath.Join(node.ReplicaDir(dir, id), "key"))
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		if nodes[i], err = startReplica(ctx, c, id, key, filepath.Join(replicaDir(dir, id), "data"), kv.New(), driver.FaultNone, nil, o.Logger); err != nil {
+		if nodes[i], err = node.StartReplica(ctx, node.ReplicaOptions{
+			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(node.ReplicaDir(dir, id), "data"), Service: kv.New(), Logger: o.Logger,
+		}); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
@@ -127,7 +130,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 	crashAt := time.Now()
 	n0 := nodes[0]
 	nodes[0] = nil
-	if err := n0.stop(); err != nil {
+	if err := n0.Stop(); err != nil {
 		return fmt.Errorf("demo: crash replica 0: %w", err)
 	}
 	fmt.Fprintf(w, "Crashed replica 0 (the primary) after %.1fs.\n", crashAt.Sub(start).Seconds())
@@ -171,16 +174,16 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // converge waits until the given replicas executed the same sequence number
 // and hold the same state, and returns their status.
-func converge(ctx context.Context, nodes []*replicaNode, timeout time.Duration) ([]driver.Status, error) {
+func converge(ctx context.Context, nodes []*node.Replica, timeout time.Duration) ([]driver.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		sts := make([]driver.Status, len(nodes))
 		same := true
 		for i, n := range nodes {
-			st, err := n.d.Status(ctx)
+			st, err := n.Driver.Status(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("demo: replica %d status: %w", n.id, err)
+				return nil, fmt.Errorf("demo: replica %d status: %w", n.ID, err)
 			}
 			sts[i] = st
 			same = same && st.LastExecuted == sts[0].LastExecuted && st.StateDigest == sts[0].StateDigest

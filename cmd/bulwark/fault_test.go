@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // Every client result stays correct with one replica misbehaving on purpose:
@@ -41,7 +43,7 @@ func TestFaultyReplicas(t *testing.T) {
 
 func TestFaultNames(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, defaultProtocol)
+	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, node.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 func main() {
@@ -43,7 +45,7 @@ func newLogger(level string) (*slog.Logger, error) {
 
 // openCluster is what every command that talks to a cluster does first: check
 // --cluster was given, set up logging, load and validate the cluster file.
-func openCluster(clusterPath, logLevel string) (*cluster, *slog.Logger, error) {
+func openCluster(clusterPath, logLevel string) (*node.Cluster, *slog.Logger, error) {
 	if clusterPath == "" {
 		return nil, nil, errors.New("--cluster: missing")
 	}
@@ -51,7 +53,7 @@ func openCluster(clusterPath, logLevel string) (*cluster, *slog.Logger, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := loadCluster(clusterPath)
+	c, err := node.Load(clusterPath)
 	if err != nil {
 		return nil, nil, err
 	}

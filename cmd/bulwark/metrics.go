@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/bulwark-bft/bulwark/network"
 )
 
 // metricsServer serves a registry on /metrics.
@@ -52,45 +49,4 @@ func (s *metricsServer) stop() error {
 		return fmt.Errorf("metrics server: %w", err)
 	}
 	return nil
-}
-
-// networkCollector exports a replica host's network counters, read at
-// scrape time.
-type networkCollector struct {
-	host                                           *network.ReplicaHost
-	sent, received, dropped, connected, clientStrm *prometheus.Desc
-}
-
-func newNetworkCollector(host *network.ReplicaHost, replica uint32) *networkCollector {
-	labels := prometheus.Labels{"replica": strconv.FormatUint(uint64(replica), 10)}
-	desc := func(name, help string, vars ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName("bulwark", "network", name), help, vars, labels)
-	}
-	return &networkCollector{
-		host:       host,
-		sent:       desc("frames_sent_total", "Frames written to streams."),
-		received:   desc("messages_received_total", "Messages delivered to the replica."),
-		dropped:    desc("messages_dropped_total", "Messages the network layer dropped, by reason.", "reason"),
-		connected:  desc("connected_peers", "Replicas with an open outbound stream."),
-		clientStrm: desc("client_streams", "Open client streams."),
-	}
-}
-
-func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.sent
-	ch <- c.received
-	ch <- c.dropped
-	ch <- c.connected
-	ch <- c.clientStrm
-}
-
-func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.host.Stats()
-	ch <- prometheus.MustNewConstMetric(c.sent, prometheus.CounterValue, float64(s.Sent))
-	ch <- prometheus.MustNewConstMetric(c.received, prometheus.CounterValue, float64(s.Received))
-	for reason, n := range s.Dropped {
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), string(reason))
-	}
-	ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, float64(len(s.Connected)))
-	ch <- prometheus.MustNewConstMetric(c.clientStrm, prometheus.GaugeValue, float64(s.ClientStreams))
 }

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // TestReplicaMetrics runs four replica commands over loopback, one of them
 // with --metrics, and scrapes it after an operation executed.
 func TestReplicaMetrics(t *testing.T) {
-	ports, err := freePorts(1)
+	ports, err := node.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -47,7 +48,7 @@ type procCluster struct {
 	t     *testing.T
 	bin   string
 	path  string // cluster.json
-	c     *cluster
+	c     *node.Cluster
 	extra map[int][]string // flags per replica id
 	procs []*replicaProc   // by id; the latest incarnation
 	all   []*replicaProc   // every process started, for cleanup
@@ -68,15 +69,15 @@ type replicaProc struct {
 // printed.
 func startProcCluster(t *testing.T, bin string, extra map[int][]string) *procCluster {
 	t.Helper()
-	ports, err := freePorts(4)
+	ports, err := node.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := writeTestnet(t.TempDir(), "127.0.0.1", ports, defaultProtocol)
+	path, err := writeTestnet(t.TempDir(), "127.0.0.1", ports, node.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadCluster(path)
+	c, err := node.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,24 +263,24 @@ func converged(sts []replicaStatus, ids ...int) bool {
 
 // dial connects a Go client with the given number of sessions and a fresh
 // key; it is closed at cleanup.
-func (pc *procCluster) dial(ctx context.Context, sessions int) *clusterClient {
+func (pc *procCluster) dial(ctx context.Context, sessions int) *node.Client {
 	pc.t.Helper()
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		pc.t.Fatal(err)
 	}
-	cl, err := dialCluster(ctx, pc.c, key, sessions, slog.New(slog.DiscardHandler))
+	cl, err := node.Dial(ctx, pc.c, key, sessions, slog.New(slog.DiscardHandler))
 	if err != nil {
 		pc.t.Fatal(err)
 	}
-	pc.t.Cleanup(cl.close)
+	pc.t.Cleanup(func() { cl.Close() })
 	return cl
 }
 
 // kvDo runs one key-value operation through a Go client and decodes the
 // agreed result.
-func kvDo(ctx context.Context, cl *clusterClient, op []byte, readOnly bool) (kv.Result, error) {
-	res, err := cl.c.Do(ctx, op, readOnly)
+func kvDo(ctx context.Context, cl *node.Client, op []byte, readOnly bool) (kv.Result, error) {
+	res, err := cl.Do(ctx, op, readOnly)
 	if err != nil {
 		return kv.Result{}, err
 	}
@@ -288,7 +289,7 @@ func kvDo(ctx context.Context, cl *clusterClient, op []byte, readOnly bool) (kv.
 
 // checkedPuts writes prefix-i = value-i for i in [from, to) over the client's
 // sessions, then reads each back, and fails the test on any wrong result.
-func checkedPuts(ctx context.Context, t *testing.T, cl *clusterClient, prefix string, from, to int) {
+func checkedPuts(ctx context.Context, t *testing.T, cl *node.Client, prefix string, from, to int) {
 	t.Helper()
 	errs := make(chan error, to-from)
 	for i := from; i < to; i++ {

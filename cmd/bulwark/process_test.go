@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
 	"github.com/bulwark-bft/bulwark/pbft/driver"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -150,7 +151,7 @@ func (s corruptSigner) Sign(msg []byte) []byte {
 // network/network_test.go shows the same for the first three on in-process
 // hosts; here the replica is the real binary.
 func testProcessBadInput(t *testing.T, bin string) {
-	ports, err := freePorts(4)
+	ports, err := node.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func testProcessBadInput(t *testing.T, bin string) {
 
 	// Raw frames from a stranger: a peer id no cluster file lists.
 	h := rawHost(t)
-	target := peer.AddrInfo{ID: pc.c.peers[0].PeerID, Addrs: pc.c.peers[0].Addrs}
+	target := peer.AddrInfo{ID: pc.c.Peers[0].PeerID, Addrs: pc.c.Peers[0].Addrs}
 	if err := h.Connect(ctx, target); err != nil {
 		t.Fatal(err)
 	}
@@ -225,20 +226,20 @@ func testProcessBadInput(t *testing.T, bin string) {
 	}
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
-	fhost, err := network.NewClientHost(fctx, key, pc.c.peers, network.WithLogger(slog.New(slog.DiscardHandler)))
+	fhost, err := network.NewClientHost(fctx, key, pc.c.Peers, network.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fhost.Close()
 	forger, err := driver.StartClient(fctx, driver.ClientConfig{
-		ClusterID: pc.c.file.ClusterID, Replicas: pc.c.n(), Signer: corruptSigner{key}, Transport: fhost,
-		Sessions: 2, TickInterval: pc.c.tick(), RetransmitTicks: uint64(max(1, 500/pc.c.file.Protocol.TickMS)),
+		ClusterID: pc.c.File.ClusterID, Replicas: pc.c.N(), Signer: corruptSigner{key}, Transport: fhost,
+		Sessions: 2, TickInterval: pc.c.Tick(), RetransmitTicks: uint64(max(1, 500/pc.c.File.Protocol.TickMS)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Long enough for the backups' view-change timer (2 s) to fire on it.
-	viewChange := time.Duration(pc.c.file.Protocol.ViewChangeTicks) * pc.c.tick()
+	viewChange := time.Duration(pc.c.File.Protocol.ViewChangeTicks) * pc.c.Tick()
 	dctx, dcancel := context.WithTimeout(fctx, 2*viewChange+time.Second)
 	var forged sync.WaitGroup
 	for _, v := range []string{"forged-1", "forged-2"} {

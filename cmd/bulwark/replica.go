@@ -1,26 +1,21 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/network"
 	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/storage"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 	"github.com/bulwark-bft/bulwark/statemachine/null"
@@ -46,10 +41,10 @@ func newReplicaCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if int(id) >= c.n() {
-				return fmt.Errorf("--id: %d is not below the %d replicas", id, c.n())
+			if int(id) >= c.N() {
+				return fmt.Errorf("--id: %d is not below the %d replicas", id, c.N())
 			}
-			base := replicaDir(filepath.Dir(clusterPath), id)
+			base := node.ReplicaDir(filepath.Dir(clusterPath), id)
 			if keyPath == "" {
 				keyPath = filepath.Join(base, "key")
 			}
@@ -88,16 +83,18 @@ func newReplicaCmd() *cobra.Command {
 				}
 				return metrics.stop()
 			}
-			node, err := startReplica(ctx, c, id, key, dataDir, svc, fault, reg, logger)
+			r, err := node.StartReplica(ctx, node.ReplicaOptions{
+				Cluster: c, ID: id, Key: key, DataDir: dataDir, Service: svc, Fault: fault, Registry: reg, Logger: logger,
+			})
 			if err != nil {
 				return errors.Join(err, stopMetrics())
 			}
 			select {
 			case <-ctx.Done():
 				logger.Info("stopping", "replica", id)
-			case <-node.d.Done():
+			case <-r.Driver.Done():
 			}
-			if err := errors.Join(stopMetrics(), node.stop()); err != nil {
+			if err := errors.Join(stopMetrics(), r.Stop()); err != nil {
 				return err
 			}
 			logger.Info("replica stopped", "replica", id)
@@ -134,76 +131,4 @@ func newService(name string) (statemachine.Service, error) {
 		return null.New(), nil
 	}
 	return nil, fmt.Errorf("--service: %q is not kv or null", name)
-}
-
-// replicaNode is a running replica: its store, host and driver.
-type replicaNode struct {
-	id     uint32
-	d      *driver.Driver
-	host   *network.ReplicaHost
-	store  *storage.DB
-	cancel context.CancelFunc
-}
-
-// startReplica opens the store, starts the network host on the replica's
-// addresses and runs the driver until ctx ends or stop is called. With reg
-// set, the replica's and its host's metrics are registered on it.
-func startReplica(ctx context.Context, c *cluster, id uint32, key *crypto.PrivateKey, dataDir string,
-	svc statemachine.Service, fault driver.Fault, reg *prometheus.Registry, logger *slog.Logger) (*replicaNode, error) {
-	if !bytes.Equal(key.PublicKey(), c.pubs[id]) {
-		return nil, fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
-	}
-	store, err := storage.Open(storage.Options{Dir: dataDir, Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("replica %d: open store: %w", id, err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	host, err := network.NewReplicaHost(ctx, network.Config{
-		Key: key, ListenAddrs: c.file.Replicas[id].Addrs, Self: id, Replicas: c.peers, Logger: logger,
-	})
-	if err != nil {
-		cancel()
-		return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), store.Close())
-	}
-	var metrics *driver.Metrics
-	if reg != nil {
-		if metrics, err = driver.NewMetrics(reg, id); err == nil {
-			err = reg.Register(newNetworkCollector(host, id))
-		}
-		if err != nil {
-			cancel()
-			return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), host.Close(), store.Close())
-		}
-	}
-	cfg := c.replicaConfig(id)
-	cfg.Signer, cfg.Service = key, svc
-	// A slow primary holds each pre-prepare for 80% of the view-change timeout.
-	slow := time.Duration(c.file.Protocol.ViewChangeTicks) * c.tick() * 8 / 10
-	d, err := driver.Start(ctx, driver.Config{
-		Replica: cfg, Store: store, TickInterval: c.tick(), Logger: logger, Metrics: metrics,
-		Transport: driver.WithFault(host, fault, key, c.file.ClusterID, slow),
-	})
-	if err != nil {
-		cancel()
-		return nil, errors.Join(err, host.Close(), store.Close())
-	}
-	return &replicaNode{id: id, d: d, host: host, store: store, cancel: cancel}, nil
-}
-
-// stop halts the driver, then closes the host and the store; it returns
-// what stopped the driver, if anything but stop itself.
-func (n *replicaNode) stop() error {
-	n.cancel()
-	<-n.d.Done()
-	var errs []error
-	if err := n.d.Err(); err != nil {
-		errs = append(errs, fmt.Errorf("replica %d: %w", n.id, err))
-	}
-	if err := n.host.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("replica %d: close host: %w", n.id, err))
-	}
-	if err := n.store.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("replica %d: close store: %w", n.id, err))
-	}
-	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -64,19 +65,19 @@ func newStatusCmd() *cobra.Command {
 
 // queryStatus sends a Status query to every replica over the client protocol
 // and collects the answers that arrive within timeout.
-func queryStatus(ctx context.Context, c *cluster, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
+func queryStatus(ctx context.Context, c *node.Cluster, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host, err := network.NewClientHost(ctx, key, c.peers, opts...)
+	host, err := network.NewClientHost(ctx, key, c.Peers, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
 	defer host.Close()
-	sts := make([]replicaStatus, c.n())
+	sts := make([]replicaStatus, c.N())
 	for i := range sts {
 		sts[i].ID = uint32(i)
 	}

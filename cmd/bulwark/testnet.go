@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,7 +47,7 @@ func newTestnetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, err := node.WriteTestnet(dir, ips, ports, node.Protocol(defaultProtocol))
+			path, err := node.WriteTestnet(dir, ips, ports, node.Protocol(node.DefaultProtocol))
 			if err != nil {
 				return err
 			}
@@ -62,11 +61,6 @@ func newTestnetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated IPv4 addresses, replica i listens on the i-th (overrides --host)")
 	cmd.Flags().IntVar(&basePort, "base-port", 9000, "replica i listens on TCP and UDP (QUIC) port base-port+i")
 	return cmd
-}
-
-// replicaDir is where replica id keeps its key and data under a testnet dir.
-func replicaDir(dir string, id uint32) string {
-	return filepath.Join(dir, fmt.Sprintf("replica-%d", id))
 }
 
 // isIPv4 reports whether s is a dotted-quad IPv4 address.
@@ -105,10 +99,10 @@ func sameHost(host string, n int) ([]string, error) {
 
 // writeTestnet makes a key for each port (replica i listens on host,
 // ports[i]) and writes the cluster file; it returns the cluster file's path.
-func writeTestnet(dir, host string, ports []int, proto protocolParams) (string, error) {
+func writeTestnet(dir, host string, ports []int, proto node.Protocol) (string, error) {
 	hosts, err := sameHost(host, len(ports))
 	if err != nil {
 		return "", err
 	}
-	return node.WriteTestnet(dir, hosts, ports, node.Protocol(proto))
+	return node.WriteTestnet(dir, hosts, ports, proto)
 }

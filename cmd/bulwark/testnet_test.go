@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 func TestTestnetHosts(t *testing.T) {
@@ -14,13 +16,13 @@ func TestTestnetHosts(t *testing.T) {
 		"--host", "127.0.0.1", "--hosts", strings.Join(hosts, ", ")); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadCluster(filepath.Join(dir, "cluster.json"))
+	c, err := node.Load(filepath.Join(dir, "cluster.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, h := range hosts {
 		want := []string{fmt.Sprintf("/ip4/%s/tcp/%d", h, 7000+i), fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", h, 7000+i)}
-		if got := c.file.Replicas[i].Addrs; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		if got := c.File.Replicas[i].Addrs; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 			t.Fatalf("replica %d addrs %v, want %v", i, got, want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -50,7 +51,7 @@ type opRecord struct {
 // workload runs puts from several clients until stopped.
 type workload struct {
 	cancel  context.CancelFunc
-	clients []*clusterClient
+	clients []*node.Client
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	ops     []opRecord
@@ -58,7 +59,7 @@ type workload struct {
 	once    sync.Once
 }
 
-func startWorkload(ctx context.Context, c *cluster, o demoOptions) (*workload, error) {
+func startWorkload(ctx context.Context, c *node.Cluster, o demoOptions) (*workload, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	wl := &workload{cancel: cancel}
 	for i := range o.Clients {
@@ -67,7 +68,7 @@ func startWorkload(ctx context.Context, c *cluster, o demoOptions) (*workload, e
 			wl.stop()
 			return nil, fmt.Errorf("demo: %w", err)
 		}
-		cl, err := dialCluster(ctx, c, key, o.Sessions, o.Logger)
+		cl, err := node.Dial(ctx, c, key, o.Sessions, o.Logger)
 		if err != nil {
 			wl.stop()
 			return nil, fmt.Errorf("demo: %w", err)
@@ -81,11 +82,11 @@ func startWorkload(ctx context.Context, c *cluster, o demoOptions) (*workload, e
 	return wl, nil
 }
 
-func (wl *workload) worker(ctx context.Context, cl *clusterClient, name string) {
+func (wl *workload) worker(ctx context.Context, cl *node.Client, name string) {
 	defer wl.wg.Done()
 	for i := 0; ; i++ {
 		start := time.Now()
-		res, err := cl.c.Do(ctx, kv.EncodePut([]byte(fmt.Sprintf("%s-%d", name, i%100)), []byte(fmt.Sprint(i))), false)
+		res, err := cl.Do(ctx, kv.EncodePut([]byte(fmt.Sprintf("%s-%d", name, i%100)), []byte(fmt.Sprint(i))), false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -140,7 +141,7 @@ func (wl *workload) stop() error {
 		wl.cancel()
 		wl.wg.Wait()
 		for _, cl := range wl.clients {
-			cl.close()
+			cl.Close()
 		}
 	})
 	wl.mu.Lock()
