@@ -132,14 +132,16 @@ func Validate(f File) (*Cluster, error) {
 		if r.ID != uint32(i) {
 			return nil, fmt.Errorf("%s.id: is %d, want %d (ids are the positions in the list)", field, r.ID, i)
 		}
+		if pub, err := crypto.ParsePublicKeyHex(r.PublicKey); err == nil {
+			if j, dup := seenKey[string(pub)]; dup {
+				return nil, fmt.Errorf("%s.public_key: same as replicas[%d].public_key", field, j)
+			}
+			seenKey[string(pub)] = i
+		}
 		pub, p, err := parseEntry(field, r)
 		if err != nil {
 			return nil, err
 		}
-		if j, dup := seenKey[string(pub)]; dup {
-			return nil, fmt.Errorf("%s.public_key: same as replicas[%d].public_key", field, j)
-		}
-		seenKey[string(pub)] = i
 		c.Pubs = append(c.Pubs, pub)
 		c.Peers = append(c.Peers, p)
 	}
