@@ -15,6 +15,7 @@ type event struct {
 	// a tick of node.
 	node   int
 	from   int
+	side   int // which instance of a twinned sender sent msg (1: its twin)
 	msg    *wire.Message
 	action func()
 }

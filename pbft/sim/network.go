@@ -14,7 +14,10 @@ type Network struct {
 }
 
 // transmit puts m on the link from -> to, subject to the fault model.
-func (s *Sim) transmit(from, to int, m *wire.Message) {
+func (s *Sim) transmit(from, to int, m *wire.Message) { s.transmitSide(from, 0, to, m) }
+
+// transmitSide is transmit from one instance (side) of a twinned replica.
+func (s *Sim) transmitSide(from, side, to int, m *wire.Message) {
 	s.stats.Sent++
 	if s.isCutOff(from) || s.isCutOff(to) {
 		s.stats.Dropped++
@@ -30,7 +33,7 @@ func (s *Sim) transmit(from, to int, m *wire.Message) {
 		s.stats.Duplicated++
 	}
 	for range copies {
-		s.schedule(event{at: s.now + s.delay(), node: to, from: from, msg: m})
+		s.schedule(event{at: s.now + s.delay(), node: to, from: from, side: side, msg: m})
 	}
 }
 

@@ -44,6 +44,9 @@ type Options struct {
 	Replica pbft.Config
 	// RetransmitTicks is the clients' retransmission timeout.
 	RetransmitTicks uint64
+	// Partitions, when set, cuts links between replica instances (Twins
+	// schedules, small-scope network faults); see partition.go.
+	Partitions Partitioner
 }
 
 // Stats summarise a run.
@@ -232,7 +235,7 @@ func (s *Sim) handle(e event) {
 		}
 		s.observe(e.node, e.msg)
 		n := s.replicas[e.node]
-		for _, r := range s.instancesFor(n, e.from) {
+		for _, r := range s.instancesFor(n, e) {
 			if err := r.Step(from, e.msg); err != nil && s.debugStep != nil {
 				s.debugStep(e.node, e.from, err)
 			} // drops are counted by the replica

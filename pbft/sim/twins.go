@@ -14,17 +14,21 @@ func twinOf(cfg pbft.Config) (*pbft.Replica, error) {
 	return pbft.New(cfg)
 }
 
-// instancesFor is which instance(s) of replica n a message from node from
+// instancesFor is which instance(s) of replica n the message of event e
 // reaches: a replica's messages reach the instance on its side, a client's
-// reach both.
-func (s *Sim) instancesFor(n *node, from int) []*pbft.Replica {
+// reach both. Under Options.Partitions, a replica's message reaches every
+// instance of n that its sending instance is connected to.
+func (s *Sim) instancesFor(n *node, e event) []*pbft.Replica {
+	if p := s.opts.Partitions; p != nil && e.from < len(s.replicas) {
+		return s.connected(p, n, e)
+	}
 	if n.twin == nil {
 		return []*pbft.Replica{n.r}
 	}
-	if from >= len(s.replicas) {
+	if e.from >= len(s.replicas) {
 		return []*pbft.Replica{n.r, n.twin}
 	}
-	if s.twinSide[from] == 0 {
+	if s.twinSide[e.from] == 0 {
 		return []*pbft.Replica{n.r}
 	}
 	return []*pbft.Replica{n.twin}
@@ -48,13 +52,20 @@ func (s *Sim) routeSide(from, side int, env pbft.Envelope) {
 		s.route(from, env)
 	case pbft.Broadcast:
 		for to := range s.replicas {
-			if to != from && s.twinSide[to] == side {
-				s.transmit(from, to, env.Msg)
+			if to != from && s.onSide(to, side) {
+				s.transmitSide(from, side, to, env.Msg)
 			}
 		}
 	default:
-		if env.To >= 0 && env.To < len(s.replicas) && s.twinSide[env.To] == side {
-			s.transmit(from, env.To, env.Msg)
+		if env.To >= 0 && env.To < len(s.replicas) && s.onSide(env.To, side) {
+			s.transmitSide(from, side, env.To, env.Msg)
 		}
 	}
+}
+
+// onSide: replica to talks to instance side of a twinned replica. Under
+// Options.Partitions every instance sends to every replica and the
+// partitions decide on arrival.
+func (s *Sim) onSide(to, side int) bool {
+	return s.opts.Partitions != nil || s.twinSide[to] == side
 }
