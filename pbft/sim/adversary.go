@@ -35,18 +35,23 @@ const (
 	Slow              // as primary, delays its pre-prepares to just under the view-change timeout
 	Twin              // two honest instances share its key; each other replica talks to one (Twins)
 	numKinds
+	// Mutate carries out its Faults (small-scope mutation, mutation.go);
+	// random runs never draw it.
+	Mutate = numKinds
 )
 
 func (k Kind) String() string {
 	return [...]string{"honest", "silent", "bad-signature", "wrong-digest", "replay", "wrong-result",
 		"equivocate", "digest-lie", "repropose", "forge-request", "bad-state", "skip-sequence",
-		"bad-new-view", "slow", "twin"}[k]
+		"bad-new-view", "slow", "twin", "mutate"}[k]
 }
 
 // Adversary makes Replica faulty in the given way.
 type Adversary struct {
 	Replica int
 	Kind    Kind
+	// Faults are what a Mutate replica does, by round.
+	Faults []ProcessFault
 }
 
 func (a Adversary) String() string { return fmt.Sprintf("%d:%s", a.Replica, a.Kind) }
@@ -109,6 +114,8 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 		return nil
 	case Repropose, ForgeRequest:
 		return []pbft.Envelope{{To: env.To, Client: env.Client, Msg: s.extendBatch(n, env.Msg)}}
+	case Mutate:
+		return s.mutate(id, env)
 	}
 	return nil
 }
@@ -153,6 +160,9 @@ func (s *Sim) replay(id int, env pbft.Envelope) []pbft.Envelope {
 // will later resend as if they were its own.
 func (s *Sim) observe(id int, m *wire.Message) {
 	n := s.replicas[id]
+	if n.adv.Kind == Mutate {
+		remember(n, m)
+	}
 	if n.adv.Kind == Replay && m.GetRequest() == nil && len(n.seen) < replayMemory {
 		n.seen = append(n.seen, m)
 	}

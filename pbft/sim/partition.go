@@ -1,6 +1,10 @@
 package sim
 
 import (
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -56,4 +60,20 @@ func messageView(m *wire.Message, senderView uint64) uint64 {
 		return c.Status.GetView()
 	}
 	return senderView
+}
+
+// formatGroups writes a partition, groups[k] being node k's group, as
+// "{0 1}{2 3}" with name naming the nodes.
+func formatGroups(groups []int, name func(int) string) string {
+	var b strings.Builder
+	for g := range slices.Max(groups) + 1 {
+		var names []string
+		for k, gk := range groups {
+			if gk == g {
+				names = append(names, name(k))
+			}
+		}
+		fmt.Fprintf(&b, "{%s}", strings.Join(names, " "))
+	}
+	return b.String()
 }

@@ -100,16 +100,7 @@ func (sc *TwinsScenario) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "n=%d twins=%v D=%d", sc.Replicas, sc.Twins, sc.D)
 	for r, groups := range sc.Rounds {
-		fmt.Fprintf(&b, " r%d=", r)
-		for g := range slices.Max(groups) + 1 {
-			var names []string
-			for k, gk := range groups {
-				if gk == g {
-					names = append(names, sc.nodeName(k))
-				}
-			}
-			fmt.Fprintf(&b, "{%s}", strings.Join(names, " "))
-		}
+		fmt.Fprintf(&b, " r%d=%s", r, formatGroups(groups, sc.nodeName))
 	}
 	return b.String()
 }
