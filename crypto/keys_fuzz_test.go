@@ -75,9 +75,37 @@ func FuzzParsePublicKeyHex(f *testing.F) {
 	})
 }
 
+// smallOrderY are the y-coordinates (as encoded, sign bit clear) of the
+// eight points of small order of edwards25519, and their non-canonical
+// encodings y+p: libsodium's blocklist.
+var smallOrderY = []string{
+	"0000000000000000000000000000000000000000000000000000000000000000", // order 4
+	"0100000000000000000000000000000000000000000000000000000000000000", // the identity
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p-1, order 2
+	"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p: 0 again
+	"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p+1: 1 again
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+}
+
+func smallOrder(pub []byte) bool {
+	y := append([]byte(nil), pub...)
+	y[len(y)-1] &= 0x7f
+	for _, s := range smallOrderY {
+		if hex.EncodeToString(y) == s {
+			return true
+		}
+	}
+	return false
+}
+
 // FuzzVerify: signatures and keys come off the network, so Verify must
-// answer false, never panic, on anything; it accepts a signature only for
-// the message signed (flipping any input bit makes it fail).
+// answer false, never panic, on anything; a signature verifies for one
+// message only, unless the key is one of the small-order points, which
+// RFC 8032 verification (circl's, like Go's) does not reject: for those a
+// signature holds for about one message in eight (found by this target,
+// see testdata). No correct signer has such a key, and no key anybody
+// holds a private key for is one, so no one's signatures can be forged.
 func FuzzVerify(f *testing.F) {
 	k, err := NewPrivateKeyFromSeed(bytes.Repeat([]byte{7}, seedSize))
 	if err != nil {
@@ -96,10 +124,9 @@ func FuzzVerify(f *testing.F) {
 		if len(pub) != PublicKeySize || len(sig) != SignatureSize {
 			t.Fatalf("accepted a %d-byte key or a %d-byte signature", len(pub), len(sig))
 		}
-		flipped := append([]byte(nil), msg...)
-		flipped = append(flipped, 0)
-		if (Ed25519Verifier{}).Verify(pub, flipped, sig) {
-			t.Fatal("a signature verifies for two messages")
+		flipped := append(append([]byte(nil), msg...), 0)
+		if (Ed25519Verifier{}).Verify(pub, flipped, sig) && !smallOrder(pub) {
+			t.Fatalf("a signature verifies for two messages under key %x", pub)
 		}
 	})
 }
