@@ -429,3 +429,51 @@ func TestNewPrimaryOrdersOnlyValidlySignedHeldRequests(t *testing.T) {
 		t.Fatalf("new primary counted %d bad signatures and holds a request: %v; want the forged one dropped", n, r.holdsPendingRequest())
 	}
 }
+
+// A batch goes out when the last one is done, or when the queue fills a
+// whole batch (up to MaxInflightBatches in flight); otherwise requests wait
+// and form the next, larger batch.
+func TestBatchGoesOutWhenTheLastIsDoneOrWhenFull(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize, cfg.MaxInflightBatches = 3, 4 })
+	session := uint64(0)
+	submit := func() {
+		t.Helper()
+		req := &wire.Request{ClientKey: c.client.PublicKey(), Session: session, Timestamp: 1, Operation: kv.EncodePut([]byte("k"), []byte("v"))}
+		session++
+		SignRequest(c.client, "test", req)
+		if err := c.fromClient(0, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batches := func() []int {
+		var sizes []int
+		for _, s := range c.pending {
+			if pp := s.msg.GetPrePrepare(); pp != nil && s.to == 1 {
+				sizes = append(sizes, len(pp.GetRequests()))
+			}
+		}
+		return sizes
+	}
+	submit() // nothing in flight: out at once, alone
+	if got := batches(); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("batches %v, want [1]", got)
+	}
+	submit()
+	submit() // one in flight, two queued: not a full batch, they wait
+	if got := batches(); len(got) != 1 {
+		t.Fatalf("batches %v: a partial batch went out while one was in flight", got)
+	}
+	submit() // three queued: a full batch goes out although one is in flight
+	if got := batches(); len(got) != 2 || got[1] != 3 {
+		t.Fatalf("batches %v, want [1 3]", got)
+	}
+	submit() // waits behind the two in flight
+	c.deliver(nil)
+	// Once both executed, the waiting request goes out on its own.
+	if got := c.reps[0].LastExecuted(); got < 2 {
+		t.Fatalf("primary executed %d batches, want the first two", got)
+	}
+	if got := c.reps[0].LastExecuted(); got != 3 {
+		t.Fatalf("primary executed up to %d, want 3: the waiting request goes out when the others are done", got)
+	}
+}
