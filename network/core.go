@@ -37,6 +37,14 @@ type core struct {
 	closed  bool
 	wg      sync.WaitGroup
 	streams map[network.Stream]struct{} // open streams, reset on Close
+
+	// last is the message encoded last and its frame: a broadcast sends one
+	// message to every replica in turn, and frames are never written to,
+	// so the replicas' queues share one encoding.
+	encMu     sync.Mutex
+	lastMsg   *wire.Message
+	lastFrame []byte
+	encodes   int // frames encoded, for tests
 }
 
 // newLibp2pHost builds a host that speaks only TCP and QUIC (no relays,
@@ -257,6 +265,12 @@ func (c *core) sendToReplica(links map[uint32]*link, id uint32, m *wire.Message)
 // caller's goroutine so the queue holds bytes, never a message the caller
 // might still change.
 func (c *core) encode(m *wire.Message) ([]byte, bool) {
+	c.encMu.Lock()
+	defer c.encMu.Unlock()
+	if m == c.lastMsg {
+		return c.lastFrame, true
+	}
+	c.encodes++
 	frame, err := encodeFrame(m, c.maxFrame)
 	if err != nil {
 		if errors.Is(err, errFrameTooLarge) {
@@ -266,5 +280,6 @@ func (c *core) encode(m *wire.Message) ([]byte, bool) {
 		}
 		return nil, false
 	}
+	c.lastMsg, c.lastFrame = m, frame
 	return frame, true
 }

@@ -305,3 +305,27 @@ func TestCloseClosesInbound(t *testing.T) {
 	}
 	var _ driver.Transport = c.hosts[0]
 }
+
+// A broadcast encodes its message once: the replicas' queues share the frame.
+func TestBroadcastEncodesOnce(t *testing.T) {
+	const n = 4
+	c := newCluster(t, n, false, nil)
+	m := status(0, 7)
+	for j := 1; j < n; j++ {
+		c.hosts[0].Send(uint32(j), m)
+	}
+	for j := 1; j < n; j++ {
+		if in := receive(t, c.hosts[j].Inbound(), 10*time.Second); in.Msg.GetStatus().GetView() != 7 {
+			t.Fatalf("replica %d got %v", j, in.Msg)
+		}
+	}
+	c.hosts[0].Send(1, status(0, 8)) // another message is encoded anew
+	if in := receive(t, c.hosts[1].Inbound(), 10*time.Second); in.Msg.GetStatus().GetView() != 8 {
+		t.Fatalf("replica 1 got %v", in.Msg)
+	}
+	c.hosts[0].encMu.Lock()
+	defer c.hosts[0].encMu.Unlock()
+	if got := c.hosts[0].encodes; got != 2 {
+		t.Fatalf("%d frames encoded for one broadcast and one message, want 2", got)
+	}
+}
