@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"runtime/metrics"
-	"sync"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -42,18 +41,26 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 var (
-	fuzzDBOnce sync.Once
 	fuzzDB     *DB
-	fuzzDBErr  error
+	fuzzDBUses int
 )
 
-// fuzzStore is one in-memory store per fuzzing process, since opening
-// Badger per input would dominate the run. replace empties it and stores
-// kvs in one transaction.
+// fuzzStore is an in-memory store shared by a fuzzing process's inputs, as
+// opening Badger per input would dominate the run; it is emptied before
+// each input and kvs stored in one transaction. Deleted versions pile up
+// in the memtable and slow every read, so a fresh store replaces it every
+// 256 inputs.
 func fuzzStore(t *testing.T, kvs map[string][]byte) *DB {
-	fuzzDBOnce.Do(func() { fuzzDB, fuzzDBErr = Open(Options{InMemory: true}) })
-	if fuzzDBErr != nil {
-		t.Fatal(fuzzDBErr)
+	if fuzzDBUses++; fuzzDB == nil || fuzzDBUses%256 == 0 {
+		if fuzzDB != nil {
+			if err := fuzzDB.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var err error
+		if fuzzDB, err = Open(Options{InMemory: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var old [][]byte
 	err := fuzzDB.bdb.View(func(txn *badger.Txn) error {
