@@ -33,6 +33,9 @@ type Config struct {
 	Seed         int64         `json:"seed"`
 	DataDir      string        `json:"data_dir,omitempty"`
 	Protocol     node.Protocol `json:"protocol"`
+	// Transport is what replicas listen on: tcp, quic or both (libp2p then
+	// dials QUIC).
+	Transport string `json:"transport"`
 	// Timeout bounds each operation; one that takes longer is an error.
 	Timeout time.Duration `json:"op_timeout_ns"`
 }
@@ -44,6 +47,7 @@ func DefaultConfig() Config {
 	return Config{
 		Replicas: 4, Clients: 32, Duration: 10 * time.Second, Warmup: 2 * time.Second,
 		Payload: 128, Service: "null", Keys: 10_000, Seed: 1, Protocol: p, Timeout: 10 * time.Second,
+		Transport: "both",
 	}
 }
 
@@ -74,6 +78,8 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("--keys: %d is below 1", c.Keys)
 	case c.Timeout <= 0:
 		return errors.New("--op-timeout: must be positive")
+	case c.Transport != "tcp" && c.Transport != "quic" && c.Transport != "both":
+		return fmt.Errorf("--transport: %q is not tcp, quic or both", c.Transport)
 	}
 	if c.ClientHosts <= 0 {
 		c.ClientHosts = (c.Clients + sessionsPerHost - 1) / sessionsPerHost

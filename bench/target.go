@@ -2,11 +2,14 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
@@ -88,7 +91,36 @@ func writeLoopbackTestnet(dir string, cfg Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return node.WriteTestnet(dir, node.Loopback(cfg.Replicas), ports, cfg.Protocol)
+	path, err := node.WriteTestnet(dir, node.Loopback(cfg.Replicas), ports, cfg.Protocol)
+	if err != nil || cfg.Transport == "" || cfg.Transport == "both" {
+		return path, err
+	}
+	return path, keepTransport(path, cfg.Transport)
+}
+
+// keepTransport rewrites the cluster file so replicas listen and are
+// dialled on one transport only: libp2p prefers QUIC when both are listed.
+func keepTransport(path, transport string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--transport: %w", err)
+	}
+	var f node.File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("--transport: %w", err)
+	}
+	marker := "/tcp/"
+	if transport == "quic" {
+		marker = "/quic-v1"
+	}
+	for i := range f.Replicas {
+		f.Replicas[i].Addrs = slices.DeleteFunc(f.Replicas[i].Addrs, func(a string) bool { return !strings.Contains(a, marker) })
+	}
+	data, err = json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("--transport: %w", err)
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 func (t *inProcess) cluster() *node.Cluster { return t.c }
@@ -147,7 +179,13 @@ func startUnreplicatedTarget(ctx context.Context, cfg Config, dir string, logger
 	if err != nil {
 		return nil, err
 	}
-	addrs := []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[0]), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", ports[0])}
+	var addrs []string
+	if cfg.Transport != "quic" {
+		addrs = append(addrs, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[0]))
+	}
+	if cfg.Transport != "tcp" {
+		addrs = append(addrs, fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", ports[0]))
+	}
 	c, err := node.SingleServer("unreplicated", node.ReplicaEntry{
 		PublicKey: key.PublicKey().Hex(), PeerID: pid.String(), Addrs: addrs}, cfg.Protocol)
 	if err != nil {

@@ -47,6 +47,7 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the workload")
 	fs.StringVar(&c.DataDir, "data", "", "keep the replicas' keys and data in DIR (default: a temporary directory, removed)")
 	fs.IntVar(&c.Keys, "keys", c.Keys, "key space of the kv workload")
+	fs.StringVar(&c.Transport, "transport", c.Transport, "what replicas listen on: tcp, quic or both (libp2p then dials QUIC)")
 	fs.DurationVar(&c.Timeout, "op-timeout", c.Timeout, "an operation taking longer counts as an error")
 	fs.DurationVar(&f.viewChange, "view-change-timeout", time.Duration(c.Protocol.ViewChangeTicks)*time.Duration(c.Protocol.TickMS)*time.Millisecond,
 		"how long backups wait for progress before they suspect the primary")
