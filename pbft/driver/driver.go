@@ -62,6 +62,8 @@ type Driver struct {
 	reported map[uint32]bool
 	// verifier answers the core from signatures verified in parallel.
 	verifier *preverifier
+	// pps are the pre-prepares the store holds above the stable checkpoint.
+	pps stored
 }
 
 // Start restarts the replica from its store and runs it until ctx ends or
@@ -80,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	durable, err := load(cfg.Store)
+	durable, pps, err := load(cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", cfg.Replica.ID, err)
 	}
@@ -92,7 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, r: r, status: make(chan chan Status), done: make(chan struct{}),
-		log: cfg.Logger.With("replica", cfg.Replica.ID), verifier: verifier,
+		log: cfg.Logger.With("replica", cfg.Replica.ID), verifier: verifier, pps: pps,
 	}
 	d.log.Info("replica started", "last_executed", r.LastExecuted(), "stable", r.StableCheckpoint())
 	if cfg.Metrics != nil {
@@ -190,7 +192,7 @@ func (d *Driver) handleReady() error {
 	if d.cfg.Metrics != nil {
 		d.cfg.Metrics.observeReady(rd, time.Now())
 	}
-	recs, err := recordsOf(d.r.ID(), rd)
+	recs, err := recordsOf(d.r.ID(), rd, d.pps)
 	if err != nil {
 		return err
 	}
@@ -236,6 +238,7 @@ func (d *Driver) persistStable(rd pbft.Ready) error {
 	if err := d.cfg.Store.DeleteBelow(seq + 1); err != nil {
 		return fmt.Errorf("delete log below %d: %w", seq, err)
 	}
+	d.pps.forgetBelow(seq + 1)
 	if seq >= d.gcAt+4*d.cfg.Replica.CheckpointInterval || d.gcAt == 0 {
 		d.gcAt = seq
 		if err := d.cfg.Store.RunGC(); err != nil {
