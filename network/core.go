@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,10 +188,19 @@ func (c *core) readFailed(s network.Stream, err error) {
 	_ = s.Reset()
 }
 
+// maxCoalesce bounds how many bytes of queued frames pump joins into one
+// write: under load many small frames (requests, replies, prepares) wait for
+// the same peer, and one write each would cost a syscall and a frame of the
+// stream's encryption and muxer each.
+const maxCoalesce = 64 << 10
+
 // pump writes queued frames to s until a write fails, dead is closed (the
 // stream's reader saw it end) or the host closes. pending, if set, is written
-// first. It returns the frame whose write failed, if any.
+// first. Frames already queued behind the first are joined into one write.
+// It returns the bytes whose write failed, if any: whole frames, which the
+// next stream can carry as they are.
 func (c *core) pump(s network.Stream, q *sendQueue, dead <-chan struct{}, pending []byte) []byte {
+	var buf []byte
 	for {
 		frame := pending
 		pending = nil
@@ -204,14 +214,32 @@ func (c *core) pump(s network.Stream, q *sendQueue, dead <-chan struct{}, pendin
 				return nil
 			}
 		}
+		out, frames := frame, 1
+	join:
+		for len(out) < maxCoalesce {
+			select {
+			case next := <-q.ch:
+				q.taken(next)
+				if frames == 1 {
+					buf = append(buf[:0], frame...)
+				}
+				buf = append(buf, next...)
+				out, frames = buf, frames+1
+			default:
+				break join
+			}
+		}
 		// A peer that stops reading must not hold the writer forever: the
 		// deadline turns a stall into a reconnect.
 		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := s.Write(frame); err != nil {
+		if _, err := s.Write(out); err != nil {
 			c.log.Debug("network: write failed", "peer", s.Conn().RemotePeer(), "err", err)
-			return frame
+			return bytes.Clone(out)
 		}
-		c.stats.sent.Add(1)
+		c.stats.sent.Add(uint64(frames))
+		if cap(buf) > 4*maxCoalesce {
+			buf = nil // one burst of large frames must not pin its buffer
+		}
 	}
 }
 

@@ -329,3 +329,22 @@ func TestBroadcastEncodesOnce(t *testing.T) {
 		t.Fatalf("%d frames encoded for one broadcast and one message, want 2", got)
 	}
 }
+
+// Frames queued behind one another are joined into one write; the reader
+// must still see every message, whole and in order.
+func TestQueuedFramesArriveWholeAndInOrder(t *testing.T) {
+	c := newCluster(t, 4, false, nil)
+	const count = 600
+	for i := range count {
+		c.hosts[0].Send(1, status(0, uint64(i)))
+	}
+	for i := range count {
+		in := receive(t, c.hosts[1].Inbound(), 10*time.Second)
+		if got := in.Msg.GetStatus().GetView(); got != uint64(i) {
+			t.Fatalf("message %d carries view %d", i, got)
+		}
+	}
+	if s := c.hosts[0].Stats(); s.Sent < count {
+		t.Fatalf("stats count %d frames sent, want at least %d", s.Sent, count)
+	}
+}
