@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -156,7 +157,9 @@ func (c *core) deliver(in driver.Inbound) bool {
 // readLoop reads frames from s and delivers them as sent by from, until the
 // stream ends or carries bad input; either way the stream is finished here.
 func (c *core) readLoop(s network.Stream, from pbft.From) {
-	fr := frameReader{r: s, max: c.maxFrame}
+	// Buffered: many small frames arrive back to back, and each read from
+	// the stream takes the muxer's lock.
+	fr := frameReader{r: bufio.NewReaderSize(s, readBuffer), max: c.maxFrame}
 	for {
 		m, err := fr.next()
 		if err != nil {
@@ -193,6 +196,9 @@ func (c *core) readFailed(s network.Stream, err error) {
 // the same peer, and one write each would cost a syscall and a frame of the
 // stream's encryption and muxer each.
 const maxCoalesce = 64 << 10
+
+// readBuffer is the buffered reader's size on each inbound stream.
+const readBuffer = 32 << 10
 
 // pump writes queued frames to s until a write fails, dead is closed (the
 // stream's reader saw it end) or the host closes. pending, if set, is written

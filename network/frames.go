@@ -49,6 +49,9 @@ type frameReader struct {
 	r   io.Reader
 	max int
 	hdr [frameHeaderLen]byte
+	// buf is reused for bodies up to readChunk: proto.Unmarshal copies
+	// what it keeps, so a body need not outlive its decoding.
+	buf []byte
 }
 
 // next returns the next message. Errors wrap errFrameTooLarge or
@@ -61,7 +64,19 @@ func (fr *frameReader) next() (*wire.Message, error) {
 	if uint64(n) > uint64(fr.max) {
 		return nil, fmt.Errorf("%w: %d bytes, max %d", errFrameTooLarge, n, fr.max)
 	}
-	body, err := readBody(fr.r, int(n))
+	var body []byte
+	var err error
+	if int(n) <= readChunk {
+		if fr.buf == nil {
+			fr.buf = make([]byte, readChunk)
+		}
+		body = fr.buf[:n]
+		if _, err = io.ReadFull(fr.r, body); errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // EOF inside a frame is a truncated frame
+		}
+	} else {
+		body, err = readBody(fr.r, int(n))
+	}
 	if err != nil {
 		return nil, err
 	}
