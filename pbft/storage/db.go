@@ -38,6 +38,9 @@ func Open(opts Options) (*DB, error) {
 		if err := ensureDir(opts.Dir); err != nil {
 			return nil, err
 		}
+		if err := removeEmptyLogFiles(opts.Dir, opts.Logger); err != nil {
+			return nil, err
+		}
 	}
 	fault := &faultLatch{}
 	bdb, err := badger.Open(badgerOptions(opts, fault))
