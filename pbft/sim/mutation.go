@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,7 +66,8 @@ const (
 	ViewDown                         // view - 1
 	SeqUp                            // sequence number + 1
 	SeqDown                          // sequence number - 1
-	OldDigest                        // a digest (for a pre-prepare, a batch) the sender saw earlier
+	OldDigest                        // a digest the sender saw earlier
+	OldBatch                         // a pre-prepare's batch and digest swapped for an earlier one's
 	ReplayPrePrepare                 // also send an old pre-prepare the sender saw, re-signed as its own
 	ReplayViewChange                 // also send an old VIEW-CHANGE the sender saw, re-signed as its own
 	Omit                             // send nothing
@@ -73,7 +75,7 @@ const (
 )
 
 func (m Mutation) String() string {
-	return [...]string{"view+1", "view-1", "seq+1", "seq-1", "old-digest", "replay-pre-prepare", "replay-view-change", "omit"}[m]
+	return [...]string{"view+1", "view-1", "seq+1", "seq-1", "old-digest", "old-batch", "replay-pre-prepare", "replay-view-change", "omit"}[m]
 }
 
 // ProcessFault: in Round, Byzantine replica Replica sends Receivers (ids)
@@ -151,8 +153,18 @@ func RandomMutationOptions(seed uint64, n, operations int) (Options, MutationSce
 	rng := newRand(seed ^ 0xb122)
 	f := (n - 1) / 3
 	byz := rng.Perm(n)[:1+rng.IntN(f)]
-	if rng.IntN(2) == 0 && !slices.Contains(byz, 0) {
-		byz[0] = 0 // the first primary: its pre-prepares and NEW-VIEWs are the richest to mutate
+	// A quarter of the runs aim at the view change into view 1: its new
+	// primary is Byzantine and mutates the view-change round, and a network
+	// fault cuts the first primary off in one round of view 0. Of the
+	// others, half make the first primary Byzantine.
+	newPrimary := rng.IntN(4) == 0
+	if first := 0; newPrimary || rng.IntN(2) == 0 {
+		if newPrimary {
+			first = 1
+		}
+		if !slices.Contains(byz, first) {
+			byz[0] = first
+		}
 	}
 	randomRound := func() Round {
 		v := uint64([]int{0, 0, 0, 1, 1, 2}[rng.IntN(6)])
@@ -163,8 +175,11 @@ func RandomMutationOptions(seed uint64, n, operations int) (Options, MutationSce
 	}
 	var ms MutationScenario
 	used := make(map[Round]bool)
-	for range 1 + rng.IntN(3) {
+	for i := range 1 + rng.IntN(3) {
 		pf := ProcessFault{Round: randomRound(), Replica: byz[rng.IntN(len(byz))], Mutation: Mutation(rng.IntN(int(numMutations)))}
+		if newPrimary && i == 0 {
+			pf.Round, pf.Replica = Round{1, 0}, 1
+		}
 		for _, id := range rng.Perm(n) {
 			if id != pf.Replica && (len(pf.Receivers) == 0 || rng.IntN(2) == 0) {
 				pf.Receivers = append(pf.Receivers, id)
@@ -176,6 +191,11 @@ func RandomMutationOptions(seed uint64, n, operations int) (Options, MutationSce
 	}
 	viewChangeTicks := uint64(10 + rng.IntN(20))
 	ms.Network = &NetworkFaults{Groups: make(map[Round][]int), Duration: 4 * viewChangeTicks * mutationTick}
+	if newPrimary {
+		r := Round{0, uint64(1 + rng.IntN(operations/2+1))}
+		used[r] = true
+		ms.Network.Groups[r] = append([]int{0}, slices.Repeat([]int{1}, n-1)...)
+	}
 	for range rng.IntN(3) {
 		r := randomRound()
 		if used[r] {
@@ -305,7 +325,9 @@ func (s *Sim) mutated(n *node, mu Mutation, m *wire.Message) []*wire.Message {
 }
 
 // change applies a view, sequence or digest mutation to c in place, and
-// reports whether it applied.
+// reports whether it applied. In a NEW-VIEW, the sequence and digest
+// mutations apply to the pre-prepares it re-issues (re-signed): only a
+// backup that recomputes them from the view changes can tell.
 func (s *Sim) change(n *node, mu Mutation, c *wire.Message) bool {
 	shift := func(x *uint64, up bool) bool {
 		switch {
@@ -318,6 +340,20 @@ func (s *Sim) change(n *node, mu Mutation, c *wire.Message) bool {
 		}
 		return true
 	}
+	if nv := c.GetNewView(); nv != nil && mu != ViewUp && mu != ViewDown {
+		changed := false
+		for _, pp := range nv.PrePrepares {
+			inner := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}}
+			if s.change(n, mu, inner) {
+				s.resign(n, inner)
+				changed = true
+			}
+			if mu != SeqUp && mu != SeqDown && changed {
+				break // one swapped digest is enough
+			}
+		}
+		return changed
+	}
 	switch mu {
 	case ViewUp, ViewDown:
 		if v := viewField(c); v != nil {
@@ -327,8 +363,8 @@ func (s *Sim) change(n *node, mu Mutation, c *wire.Message) bool {
 		if seq := seqField(c); seq != nil {
 			return shift(seq, mu == SeqUp)
 		}
-	case OldDigest:
-		return s.oldDigest(n, c)
+	case OldDigest, OldBatch:
+		return s.oldDigest(n, c, mu == OldBatch)
 	}
 	return false
 }
@@ -364,32 +400,48 @@ func seqField(c *wire.Message) *uint64 {
 }
 
 // oldDigest swaps c's digest for one the replica saw earlier in a message
-// of another round: a pre-prepare takes an earlier batch with its digest,
-// a prepare or commit an earlier agreement digest, a checkpoint an earlier
-// state digest.
-func (s *Sim) oldDigest(n *node, c *wire.Message) bool {
+// of another round: a prepare, commit or pre-prepare takes an earlier
+// agreement digest (a pre-prepare keeps its requests, so its digest no
+// longer matches them), or with batch a pre-prepare takes an earlier
+// pre-prepare's requests and digest; a checkpoint takes an earlier state
+// digest.
+func (s *Sim) oldDigest(n *node, c *wire.Message, batch bool) bool {
+	if cp := c.GetCheckpoint(); cp != nil && !batch {
+		if old := s.pickSeen(n, c, func(o *wire.Message) bool { return o.GetCheckpoint() != nil }); old != nil {
+			cp.StateDigest = old.GetCheckpoint().GetStateDigest()
+			return true
+		}
+		return false
+	}
+	pp := c.GetPrePrepare()
+	if batch {
+		if pp == nil {
+			return false
+		}
+		if old := s.pickSeen(n, c, func(o *wire.Message) bool { return o.GetPrePrepare() != nil }); old != nil {
+			pp.Requests, pp.Digest = old.GetPrePrepare().GetRequests(), old.GetPrePrepare().GetDigest()
+			return true
+		}
+		return false
+	}
+	if agreementDigest(c) == nil {
+		return false
+	}
+	old := s.pickSeen(n, c, func(o *wire.Message) bool {
+		return agreementDigest(o) != nil && !bytes.Equal(agreementDigest(o), agreementDigest(c))
+	})
+	if old == nil {
+		return false
+	}
 	switch x := c.Content.(type) {
 	case *wire.Message_PrePrepare:
-		if old := s.pickSeen(n, c, func(o *wire.Message) bool { return o.GetPrePrepare() != nil }); old != nil {
-			x.PrePrepare.Requests, x.PrePrepare.Digest = old.GetPrePrepare().GetRequests(), old.GetPrePrepare().GetDigest()
-			return true
-		}
-	case *wire.Message_Prepare, *wire.Message_Commit:
-		if old := s.pickSeen(n, c, func(o *wire.Message) bool { return agreementDigest(o) != nil }); old != nil {
-			if p := c.GetPrepare(); p != nil {
-				p.Digest = agreementDigest(old)
-			} else {
-				c.GetCommit().Digest = agreementDigest(old)
-			}
-			return true
-		}
-	case *wire.Message_Checkpoint:
-		if old := s.pickSeen(n, c, func(o *wire.Message) bool { return o.GetCheckpoint() != nil }); old != nil {
-			x.Checkpoint.StateDigest = old.GetCheckpoint().GetStateDigest()
-			return true
-		}
+		x.PrePrepare.Digest = agreementDigest(old)
+	case *wire.Message_Prepare:
+		x.Prepare.Digest = agreementDigest(old)
+	case *wire.Message_Commit:
+		x.Commit.Digest = agreementDigest(old)
 	}
-	return false
+	return true
 }
 
 func agreementDigest(m *wire.Message) []byte {

@@ -14,13 +14,13 @@ import (
 // BULWARK_MUTATION_SEEDS seeds from BULWARK_MUTATION_SEED_START for n=4
 // and a quarter as many for n=7; every run checks safety after every event
 // and liveness at its end (the Byzantine replicas never exceed f, and the
-// partitions last a round each). A failure prints its faults and the
-// command that replays it:
+// partitions heal). With -short, 500 seeds. A failure prints its faults and
+// the command that replays it:
 //
 //	BULWARK_MUTATION_SEEDS=1 BULWARK_MUTATION_SEED_START=S go test ./pbft/sim -run 'SmallScopeMutation/n=4' -v
 //	BULWARK_MUTATION_SEEDS=200000 go test ./pbft/sim -run SmallScopeMutation -v -timeout 0
 func TestSmallScopeMutation(t *testing.T) {
-	seeds := envUint(t, "BULWARK_MUTATION_SEEDS", 4000)
+	seeds := envUint(t, "BULWARK_MUTATION_SEEDS", shortOr(4000, 500))
 	start := envUint(t, "BULWARK_MUTATION_SEED_START", 1)
 	t.Run("n=4", func(t *testing.T) { runMutations(t, 4, start, seeds) })
 	t.Run("n=7", func(t *testing.T) { runMutations(t, 7, start, max(seeds/4, 1)) })

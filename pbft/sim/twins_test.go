@@ -15,7 +15,8 @@ import (
 // symmetric duplicates removed, identical runs shared); TestTwinsSampledN7
 // draws BULWARK_TWINS_SAMPLES random scenarios of n=7 with two twins over one
 // to six rounds. A failure prints the scenario and the command that replays
-// it alone. Long runs:
+// it alone. With -short they run 652 scenario classes (at most one round
+// partitioned) and 200 samples. Long runs:
 //
 //	BULWARK_TWINS_PARTITIONED=3 BULWARK_TWINS_PROGRESS=10000 go test ./pbft/sim -run TwinsEnumeratedN4 -v -timeout 0
 //	BULWARK_TWINS_SEED=2 go test ./pbft/sim -run TwinsEnumeratedN4 -v   # the same space, other network delays
@@ -109,12 +110,20 @@ func (tt *twinsTally) report(t *testing.T) {
 	}
 }
 
+// shortOr is def, or short under -short.
+func shortOr(def, short uint64) uint64 {
+	if testing.Short() {
+		return short
+	}
+	return def
+}
+
 func TestTwinsEnumeratedN4(t *testing.T) {
 	rounds := int(envUint(t, "BULWARK_TWINS_ROUNDS", 6))
-	sp := NewTwinsSpace(4, rounds, int(envUint(t, "BULWARK_TWINS_PARTITIONED", 2)))
+	sp := NewTwinsSpace(4, rounds, int(envUint(t, "BULWARK_TWINS_PARTITIONED", shortOr(2, 1))))
 	seed := envUint(t, "BULWARK_TWINS_SEED", 1)
 	replay := func(i uint64, sc *TwinsScenario) string {
-		return fmt.Sprintf("scenario %d: %v (rounds after r%d never consulted)\n  replay: BULWARK_TWINS_ROUNDS=%d BULWARK_TWINS_PARTITIONED=%d BULWARK_TWINS_SEED=%d BULWARK_TWINS_SCENARIO=%d go test ./pbft/sim -run TwinsEnumeratedN4 -v",
+		return fmt.Sprintf("scenario %d: %v (the same run for any choice of the rounds after r%d)\n  replay: BULWARK_TWINS_ROUNDS=%d BULWARK_TWINS_PARTITIONED=%d BULWARK_TWINS_SEED=%d BULWARK_TWINS_SCENARIO=%d go test ./pbft/sim -run TwinsEnumeratedN4 -v",
 			i, sc, sc.Consulted, rounds, sp.Partitioned, seed, i)
 	}
 	if os.Getenv("BULWARK_TWINS_SCENARIO") != "" {
@@ -145,8 +154,9 @@ func TestTwinsEnumeratedN4(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("Twins n=4, one twin, %d rounds, at most %d partitioned, each into two or three groups of the 5 nodes (%d partitions): space %d scenarios, %d after removing symmetric duplicates; %d runs stand for %d of them; %s",
-		rounds, sp.Partitioned, sp.Partitions(), sp.Size(), sp.Distinct(), tt.runs, tt.classes, tt.summary())
+	full := NewTwinsSpace(4, rounds, rounds)
+	t.Logf("Twins n=4, one twin, %d rounds, at most %d partitioned, each into two or three groups of the 5 nodes (%d partitions): space %d scenarios, %d after removing symmetric duplicates; %d runs stand for %d of them (with any number of rounds partitioned the space is %d scenarios, %d distinct); %s",
+		rounds, sp.Partitioned, sp.Partitions(), sp.Size(), sp.Distinct(), tt.runs, tt.classes, full.Size(), full.Distinct(), tt.summary())
 	tt.report(t)
 	if !t.Failed() && tt.classes != sp.Distinct() {
 		t.Fatalf("the runs stand for %d scenario classes, the space has %d", tt.classes, sp.Distinct())
@@ -154,7 +164,7 @@ func TestTwinsEnumeratedN4(t *testing.T) {
 }
 
 func TestTwinsSampledN7(t *testing.T) {
-	samples := envUint(t, "BULWARK_TWINS_SAMPLES", 1000)
+	samples := envUint(t, "BULWARK_TWINS_SAMPLES", shortOr(1000, 200))
 	start := envUint(t, "BULWARK_TWINS_SEED_START", 1)
 	tt := newTwinsTally(t)
 	parallel(runtime.GOMAXPROCS(0), int(samples), func(i int) {
