@@ -261,7 +261,9 @@ func (s *Sim) mutate(id int, env pbft.Envelope) []pbft.Envelope {
 	n := s.replicas[id]
 	remember(n, env.Msg)
 	r, ok := roundOf(env.Msg, n.r.View())
-	if !ok || env.To == pbft.ToClient {
+	if !ok || env.To == pbft.ToClient || !s.signedBy(n, env.Msg) {
+		// Messages it relays (a NEW-VIEW resent for its primary) pass
+		// unchanged: it cannot sign them.
 		return []pbft.Envelope{env}
 	}
 	i := slices.IndexFunc(n.adv.Faults, func(f ProcessFault) bool { return f.Round == r })
@@ -470,6 +472,12 @@ func (s *Sim) pickSeen(n *node, m *wire.Message, match func(*wire.Message) bool)
 		return nil
 	}
 	return candidates[s.rng.IntN(len(candidates))]
+}
+
+// signedBy reports whether replica n signed m.
+func (s *Sim) signedBy(n *node, m *wire.Message) bool {
+	item, ok := pbft.SignatureOf("sim", n.cfg.Replicas, m)
+	return ok && bytes.Equal(item.PublicKey, n.cfg.Replicas[n.cfg.ID])
 }
 
 // resign signs c with the Byzantine replica's own key: it signs whatever it
