@@ -23,8 +23,8 @@ import (
 
 func newReplicaCmd() *cobra.Command {
 	var (
-		clusterPath, keyPath, dataDir, service, logLevel, faultName, metricsAddr string
-		id                                                                       uint32
+		clusterPath, keyPath, dataDir, service, logLevel, faultName, metricsAddr, recordSent string
+		id                                                                                   uint32
 	)
 	cmd := &cobra.Command{
 		Use:   "replica --cluster FILE --id I [--key FILE] [--data DIR] [--service kv] [--metrics HOST:PORT] [--fault NAME]",
@@ -83,9 +83,18 @@ func newReplicaCmd() *cobra.Command {
 				}
 				return metrics.stop()
 			}
-			r, err := node.StartReplica(ctx, node.ReplicaOptions{
+			opts := node.ReplicaOptions{
 				Cluster: c, ID: id, Key: key, DataDir: dataDir, Service: svc, Fault: fault, Registry: reg, Logger: logger,
-			})
+			}
+			if recordSent != "" { // test tooling: every signed message sent, across crashes
+				sent, err := driver.OpenSentLog(recordSent, logger)
+				if err != nil {
+					return errors.Join(fmt.Errorf("--record-sent: %w", err), stopMetrics())
+				}
+				defer sent.Close()
+				opts.WrapTransport = sent.Wrap
+			}
+			r, err := node.StartReplica(ctx, opts)
 			if err != nil {
 				return errors.Join(err, stopMetrics())
 			}
@@ -109,6 +118,10 @@ func newReplicaCmd() *cobra.Command {
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on http://HOST:PORT/metrics")
 	cmd.Flags().StringVar(&faultName, "fault", "", "misbehave on purpose: silent, equivocate, bad-signature, wrong-result or slow")
+	// Test tooling, not part of the command-line contract: the power-cut test
+	// audits what each replica signed across SIGKILLs (driver.SentLog).
+	cmd.Flags().StringVar(&recordSent, "record-sent", "", "append every signed protocol message sent to FILE (tests)")
+	_ = cmd.Flags().MarkHidden("record-sent")
 	return cmd
 }
 
