@@ -34,7 +34,8 @@ func TestMain(m *testing.M) {
 const zooSeeds = 150
 
 // TestBugZoo runs the protocol's test suite, the core's rule and
-// interaction tests and the random simulation, against every deliberately
+// interaction tests, the random simulation and the Twins and small-scope
+// mutation suites (in their -short sizes), against every deliberately
 // broken variant (pbft.Bugs), each in its own `go test` process, and fails
 // if a variant survives. It reports which tests caught each variant and at
 // which simulator seed.
@@ -51,11 +52,12 @@ func TestBugZoo(t *testing.T) {
 	for _, b := range pbft.Bugs() {
 		t.Run(b.String(), func(t *testing.T) {
 			unit := zooRun(t, b, seeds, "./pbft")
-			sim := zooRun(t, b, seeds, "./pbft/sim", "-run", "^TestSimulation$")
+			sim := zooRun(t, b, seeds, "./pbft/sim", "-short",
+				"-run", "^(TestSimulation|TestTwinsEnumeratedN4|TestTwinsSampledN7|TestSmallScopeMutation)$")
 			if !unit.caught && !sim.caught {
-				t.Fatalf("variant %s survived the rule tests and %d simulator seeds", b, seeds)
+				t.Fatalf("variant %s survived the rule tests, %d simulator seeds, Twins and small-scope mutation", b, seeds)
 			}
-			t.Logf("caught: rule and interaction tests %s; simulation %s", unit, sim)
+			t.Logf("caught: rule and interaction tests %s; simulator suites %s", unit, sim)
 		})
 	}
 }
@@ -87,7 +89,7 @@ func zooRun(t *testing.T, b pbft.Bug, seeds uint64, pkg string, args ...string) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "bugzoo", "-count=1", "-failfast", pkg}, args...)...)
+	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-tags", "bugzoo", "-count=1", pkg}, args...)...)
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "BULWARK_BUG="+b.String(), fmt.Sprintf("BULWARK_SIM_SEEDS=%d", seeds))
 	var out bytes.Buffer
