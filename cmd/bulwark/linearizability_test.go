@@ -16,6 +16,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"go.uber.org/goleak"
 
+	"github.com/bulwark-bft/bulwark/pbft/client"
 	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -191,8 +192,14 @@ func (h *kvHistory) newClient() int {
 	return h.clients - 1
 }
 
+// kvClient is a client that runs an operation until f+1 replicas agree
+// (2f+1 for read-only ones): a node.Client, or a driver.Client in-process.
+type kvClient interface {
+	Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error)
+}
+
 // do runs in through cl and records it; it returns the output.
-func (h *kvHistory) do(ctx context.Context, cl *node.Client, client int, in kvInput, timeout time.Duration) kvOutput {
+func (h *kvHistory) do(ctx context.Context, cl kvClient, clientID int, in kvInput, timeout time.Duration) kvOutput {
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	call := h.now()
@@ -219,7 +226,7 @@ func (h *kvHistory) do(ctx context.Context, cl *node.Client, client int, in kvIn
 	if in.readOnly {
 		h.readOnly++
 	}
-	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
+	h.ops = append(h.ops, porcupine.Operation{ClientId: clientID, Input: in, Call: call, Output: out, Return: ret})
 	return out
 }
 
@@ -233,9 +240,9 @@ func (h *kvHistory) fail(err error) {
 // another until ctx ends: puts and compare-and-swaps of fresh values, gets
 // (mostly read-only) and deletes. pause bounds a random think time between
 // operations.
-func (h *kvHistory) kvWorker(ctx context.Context, cl *node.Client, worker, keys int, seed uint64, timeout, pause time.Duration) {
+func (h *kvHistory) kvWorker(ctx context.Context, cl kvClient, worker, keys int, seed uint64, timeout, pause time.Duration) {
 	rng := rand.New(rand.NewPCG(seed, uint64(worker)))
-	client := h.newClient()
+	clientID := h.newClient()
 	seen := make(map[string]string) // the last value this worker saw per key
 	for n := 0; ctx.Err() == nil; n++ {
 		in := kvInput{key: fmt.Sprintf("lin-%d", rng.IntN(keys)), value: fmt.Sprintf("w%d.%d", worker, n)}
@@ -252,10 +259,10 @@ func (h *kvHistory) kvWorker(ctx context.Context, cl *node.Client, worker, keys 
 				in.old = fmt.Sprintf("w%d.%d", rng.IntN(8), rng.IntN(n+1)) // most likely stale
 			}
 		}
-		out := h.do(ctx, cl, client, in, timeout)
+		out := h.do(ctx, cl, clientID, in, timeout)
 		switch {
 		case out.unknown:
-			client = h.newClient()
+			clientID = h.newClient()
 		case in.kind == kvPut || in.kind == kvCAS && out.status == kv.StatusSwapped:
 			seen[in.key] = in.value
 		case in.kind == kvDel:
@@ -274,11 +281,11 @@ func (h *kvHistory) kvWorker(ctx context.Context, cl *node.Client, worker, keys 
 
 // finalReads reads every key once more (ordered) into the history, once the
 // load has stopped: the values every replica ends with must fit it too.
-func (h *kvHistory) finalReads(ctx context.Context, t *testing.T, cl *node.Client, keys int, timeout time.Duration) {
+func (h *kvHistory) finalReads(ctx context.Context, t *testing.T, cl kvClient, keys int, timeout time.Duration) {
 	t.Helper()
-	client := h.newClient()
+	clientID := h.newClient()
 	for k := range keys {
-		if out := h.do(ctx, cl, client, kvInput{kind: kvGet, key: fmt.Sprintf("lin-%d", k)}, timeout); out.unknown {
+		if out := h.do(ctx, cl, clientID, kvInput{kind: kvGet, key: fmt.Sprintf("lin-%d", k)}, timeout); out.unknown {
 			t.Fatalf("final read of lin-%d got no result within %v", k, timeout)
 		}
 	}
