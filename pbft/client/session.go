@@ -100,8 +100,12 @@ func (s *Session) start(op []byte, readOnly bool) {
 // Step takes a reply that arrived from replica id over its authenticated
 // stream. It returns the result once enough distinct replicas sent the same
 // result for the outstanding timestamp: f+1 for ordered requests (one of them
-// is correct), 2f+1 for read-only ones (a quorum that intersects every
-// committed write's quorum in a correct replica).
+// is correct), 2f+1 for read-only ones. A read-only result is what 2f+1
+// replicas had executed, so it is linearizable against crashes but not
+// against a Byzantine replica: a write that completed on the replies of f+1
+// replicas, one of them faulty, may have been executed by only one correct
+// replica, which the read's quorum can miss (TOCS 2002 §5.1.3 requires 2f+1
+// replies for writes too; reproduced by cmd/bulwark TestReadOnlyStaleRead).
 func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	if s.req == nil || int(from) >= s.cfg.Replicas || rep.GetReplica() != from ||
 		rep.GetTimestamp() != s.req.GetTimestamp() || rep.GetSession() != s.req.GetSession() ||

@@ -77,7 +77,8 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 }
 
 // Do runs op (read-only ones without ordering, falling back to ordered) and
-// returns the result f+1 replicas agreed on.
+// returns the result f+1 replicas agreed on (2f+1 for read-only). Read-only
+// results may be stale when a replica is Byzantine; see client.Session.Step.
 func (c *Client) Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error) {
 	cl := &call{op: op, readOnly: readOnly, result: make(chan client.Result, 1)}
 	select {
