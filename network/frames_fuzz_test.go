@@ -76,7 +76,8 @@ func header(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 // pieces. It never panics; a frame declaring more than the limit is refused
 // having read only its header; memory grows with the bytes that arrived,
 // never with a length a peer merely declared; every message it returns is
-// non-empty and survives encoding and decoding again unchanged.
+// non-empty, survives encoding and decoding again unchanged, and stays
+// unchanged while the reader goes on (it reuses its buffer).
 func FuzzFrameReader(f *testing.F) {
 	var stream []byte
 	for _, m := range fuzzFrameSeeds() {
@@ -103,6 +104,11 @@ func FuzzFrameReader(f *testing.F) {
 
 		before := allocatedBytes()
 		frames := 0
+		type decoded struct {
+			m   *wire.Message
+			enc []byte
+		}
+		var got []decoded
 		var err error
 		for {
 			start := in.read
@@ -114,6 +120,18 @@ func FuzzFrameReader(f *testing.F) {
 			}
 			frames++
 			checkFrameMessage(t, m, max)
+			enc, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, decoded{m, enc})
+		}
+		// The reader reuses its buffer: what it returned must not change
+		// as later frames arrive.
+		for i, d := range got {
+			if enc, _ := (proto.MarshalOptions{Deterministic: true}).Marshal(d.m); !bytes.Equal(enc, d.enc) {
+				t.Fatalf("message %d of %d changed while later frames were read", i, len(got))
+			}
 		}
 		// Per frame at most a first buffer of readChunk, then buffers that
 		// at most double what arrived; decoding allocates a bounded multiple
