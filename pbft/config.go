@@ -73,6 +73,7 @@ const (
 	DefaultStateChunkSize     = 1 << 20
 	DefaultMaxStateSize       = 1 << 30
 	DefaultViewChangeTicks    = 200
+	MaxViewChangeTicks        = 1 << 40
 	DefaultMaxFutureViews     = 64
 )
 
@@ -143,11 +144,14 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: verifier: missing", ErrConfig)
 	case c.Service == nil:
 		return fmt.Errorf("%w: service: missing", ErrConfig)
-	case c.WindowSize < 2*c.CheckpointInterval || c.WindowSize%c.CheckpointInterval != 0:
+	case c.WindowSize/2 < c.CheckpointInterval || c.WindowSize%c.CheckpointInterval != 0: // not 2*interval: it wraps
 		return fmt.Errorf("%w: window size: %d is not a multiple of the checkpoint interval %d of at least twice it",
 			ErrConfig, c.WindowSize, c.CheckpointInterval)
 	case c.MaxBatchSize < 1:
 		return fmt.Errorf("%w: max batch size: %d is below 1", ErrConfig, c.MaxBatchSize)
+	case c.ViewChangeTicks > MaxViewChangeTicks:
+		// The timeout doubles up to 2^16 times; beyond this it would wrap.
+		return fmt.Errorf("%w: view change ticks: %d is above %d", ErrConfig, c.ViewChangeTicks, uint64(MaxViewChangeTicks))
 	}
 	return nil
 }

@@ -140,3 +140,24 @@ func TestQuorumThresholds(t *testing.T) {
 func ofType(typ string) func(envelope) bool {
 	return func(e envelope) bool { return msgType(e.msg) == typ }
 }
+
+// Configuration values whose arithmetic would wrap are refused.
+func TestConfigRefusesWrappingValues(t *testing.T) {
+	for name, tune := range map[string]func(*pbft.Config){
+		"window twice a huge interval": func(c *pbft.Config) { c.CheckpointInterval, c.WindowSize = 1<<63+1, 1<<63+1 },
+		"view change ticks":            func(c *pbft.Config) { c.ViewChangeTicks = pbft.MaxViewChangeTicks + 1 },
+	} {
+		scheme := cryptotest.NewScheme(3)
+		var pubs []crypto.PublicKey
+		var signers []crypto.Signer
+		for i := range 4 {
+			signers = append(signers, scheme.NewSigner(fmt.Sprint(i)))
+			pubs = append(pubs, signers[i].PublicKey())
+		}
+		cfg := pbft.Config{ClusterID: "c", ID: 0, Replicas: pubs, Signer: signers[0], Verifier: scheme, Service: kv.New()}
+		tune(&cfg)
+		if _, err := pbft.New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
