@@ -42,3 +42,6 @@ done
 echo "kill-primary: back to 80% after (ms) median $(for i in 1 2 3; do field "$out/kill-$i.json" recovery.back_to_80pct_ms; done | median)," \
   "first commit in the new view (ms) median $(for i in 1 2 3; do field "$out/kill-$i.json" recovery.first_commit_ms; done | median)"
 echo "reports in $out"
+"$b" bench sweep --over replicas --values 4,7,10 "${common[@]}" --duration 5s --clients 256 \
+  --json "$out/sweep-replicas.json" --plot "$out/sweep-replicas.svg" > "$out/sweep-replicas.txt"
+grep -E '^(replicas|throughput|latency)' "$out/sweep-replicas.txt"
