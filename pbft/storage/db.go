@@ -23,6 +23,10 @@ type DB struct {
 	// wmu serialises the writes of this package: PutSnapshot and
 	// DeleteBelow read what is stored, then write based on it.
 	wmu sync.Mutex
+	// deletedBelow is where the last DeleteBelow left off (under wmu):
+	// no log record below it remains. 0 after Open, so the first call
+	// scans from the start and also finishes what a crash interrupted.
+	deletedBelow uint64
 }
 
 // Open opens (creating if needed) the store in opts.Dir.

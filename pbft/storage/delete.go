@@ -32,10 +32,18 @@ func (db *DB) DeleteBelow(seq uint64) error {
 	defer db.wmu.Unlock()
 
 	for k := KindView + 1; k.writable(); k++ {
-		if err := db.deleteRange([]byte{byte(k)}, seqBound(k, seq), nil); err != nil {
+		// Start where the last call stopped: the keys below it are deleted,
+		// and an iterator would still walk their tombstones until a
+		// compaction drops them, more of them at every checkpoint.
+		lo := []byte{byte(k)}
+		if db.deletedBelow > 0 {
+			lo = seqBound(k, db.deletedBelow)
+		}
+		if err := db.deleteRange(lo, seqBound(k, seq), nil); err != nil {
 			return fmt.Errorf("storage: delete %v records below %d: %w", k, seq, err)
 		}
 	}
+	db.deletedBelow = max(db.deletedBelow, seq)
 
 	latestSeq, latest, ok, err := db.latestSnapshot()
 	if err != nil {
