@@ -207,8 +207,10 @@ func ValidateProtocol(p Protocol) error {
 			p.Window, p.CheckpointInterval)
 	case p.MaxBatch < 1:
 		return fmt.Errorf("protocol.max_batch: %d is below 1", p.MaxBatch)
-	case p.ViewChangeTicks == 0 || p.ViewChangeTicks > pbft.MaxViewChangeTicks:
-		return fmt.Errorf("protocol.view_change_ticks: %d is outside [1, 2^40]", p.ViewChangeTicks)
+	case p.ViewChangeTicks == 0:
+		return errors.New("protocol.view_change_ticks: must be positive")
+	case p.ViewChangeTicks > pbft.MaxViewChangeTicks:
+		return fmt.Errorf("protocol.view_change_ticks: %d is above 2^40 (the timeout doubles on failed views)", p.ViewChangeTicks)
 	case p.TickMS < 1 || p.TickMS > 60_000:
 		return fmt.Errorf("protocol.tick_ms: %d is outside [1, 60000]", p.TickMS)
 	}
