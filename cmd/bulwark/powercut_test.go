@@ -289,6 +289,8 @@ func testPowerCuts(t *testing.T, bin string) {
 	// back and the contended keys' final values join the history.
 	convergeStart := time.Now()
 	nextLog := convergeStart
+	var strandedSince time.Time
+	nudges := 0
 	for poke := 0; ; poke++ {
 		gs := gaugesOf()
 		same := true
@@ -298,6 +300,26 @@ func testPowerCuts(t *testing.T, bin string) {
 		if same {
 			t.Logf("converged %v after the load stopped, %d pokes", time.Since(convergeStart).Round(time.Millisecond), poke)
 			break
+		}
+		// A replica whose timer fired alone waits in a higher view until the
+		// others change views, as PBFT prescribes; it keeps up by state
+		// transfer meanwhile. The protocol's way out is the next view
+		// change, so if one stays stranded, crash the others' primary (one
+		// fault, within f) and let the view change bring all four together.
+		if id, view, ok := strandedAlone(gs); !ok {
+			strandedSince = time.Time{}
+		} else if strandedSince.IsZero() {
+			strandedSince = time.Now()
+		} else if time.Since(strandedSince) > 5*time.Second && nudges < 3 {
+			victim := int(gs[(id+1)%4].view % 4)
+			t.Logf("replica %d waits alone for view %d: crashing replica %d, primary of view %d, so the others change views too",
+				id, view, victim, gs[(id+1)%4].view)
+			transfers[victim] += scrapeGauges(httpClient, metricsURL[victim]).stateTransfers
+			pc.kill(victim)
+			time.Sleep(time.Second) // past the 500 ms view-change timeout
+			pc.start(victim)
+			nudges++
+			strandedSince = time.Time{}
 		}
 		if time.Now().After(nextLog) {
 			t.Logf("converging, %v: %+v", time.Since(convergeStart).Round(time.Millisecond), gs)
@@ -422,4 +444,42 @@ func scrapeGauges(client *http.Client, url string) replicaGauges {
 		}
 	}
 	return g
+}
+
+// strandedAlone reports the replica, if any, that waits alone in a view
+// change to a higher view while the other three agree on a view they run.
+func strandedAlone(gs []replicaGauges) (id int, view uint64, ok bool) {
+	for i, g := range gs {
+		if !g.up || !g.changing {
+			continue
+		}
+		others := true
+		for j, o := range gs {
+			if j != i {
+				others = others && o.up && !o.changing && o.view == gs[(i+1)%len(gs)].view && o.view < g.view
+			}
+		}
+		if others {
+			return i, g.view, true
+		}
+	}
+	return 0, 0, false
+}
+
+func TestStrandedAlone(t *testing.T) {
+	g := func(view uint64, changing bool) replicaGauges {
+		return replicaGauges{up: true, view: view, changing: changing}
+	}
+	if id, v, ok := strandedAlone([]replicaGauges{g(21, false), g(21, false), g(22, true), g(21, false)}); !ok || id != 2 || v != 22 {
+		t.Fatalf("a lone replica in view change 22: %d %d %v", id, v, ok)
+	}
+	for _, gs := range [][]replicaGauges{
+		{g(21, false), g(21, false), g(21, false), g(21, false)}, // converged
+		{g(22, true), g(22, true), g(21, false), g(21, false)},   // two changing: the view change is under way
+		{g(21, false), g(20, false), g(22, true), g(21, false)},  // the others disagree
+	} {
+		if id, _, ok := strandedAlone(gs); ok {
+			t.Fatalf("%+v: replica %d reported stranded", gs, id)
+		}
+	}
 }
