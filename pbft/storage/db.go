@@ -27,6 +27,20 @@ type DB struct {
 	// no log record below it remains. 0 after Open, so the first call
 	// scans from the start and also finishes what a crash interrupted.
 	deletedBelow uint64
+	// snapsBelow is the same for snapshot metadata and chunks (under wmu).
+	snapsBelow uint64
+
+	// latest caches the latest complete snapshot: finding it in Badger
+	// walks the tombstones of every snapshot deleted since the last
+	// memtable flush, and it is asked for at every stable checkpoint.
+	snapMu sync.Mutex
+	latest *latestSnap // nil: unknown, read it from the store
+}
+
+type latestSnap struct {
+	seq  uint64
+	meta snapMeta
+	ok   bool
 }
 
 // Open opens (creating if needed) the store in opts.Dir.

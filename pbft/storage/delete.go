@@ -50,12 +50,18 @@ func (db *DB) DeleteBelow(seq uint64) error {
 		return fmt.Errorf("storage: delete snapshots below %d: %w", seq, err)
 	}
 	keepMeta := func(k []byte) bool { return ok && bytes.Equal(k, metaKey(latestSeq)) }
-	if err := db.deleteRange([]byte{byte(KindSnapshotMeta)}, seqBound(KindSnapshotMeta, seq), keepMeta); err != nil {
+	if err := db.deleteRange(db.snapshotsFrom(KindSnapshotMeta), seqBound(KindSnapshotMeta, seq), keepMeta); err != nil {
 		return fmt.Errorf("storage: delete snapshot metadata below %d: %w", seq, err)
 	}
 	keepChunk := func(k []byte) bool { return ok && latest.owns(latestSeq, k) }
-	if err := db.deleteRange([]byte{byte(kindSnapshotChunk)}, seqBound(kindSnapshotChunk, seq), keepChunk); err != nil {
+	if err := db.deleteRange(db.snapshotsFrom(kindSnapshotChunk), seqBound(kindSnapshotChunk, seq), keepChunk); err != nil {
 		return fmt.Errorf("storage: delete snapshot chunks below %d: %w", seq, err)
+	}
+	// Below seq only the latest snapshot remains (kept): below it, nothing.
+	if ok {
+		db.snapsBelow = max(db.snapsBelow, min(latestSeq, seq))
+	} else {
+		db.snapsBelow = max(db.snapsBelow, seq)
 	}
 	return db.committed()
 }

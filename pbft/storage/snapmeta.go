@@ -73,6 +73,27 @@ func (m snapMeta) owns(seq uint64, k []byte) bool {
 
 // latestSnapshot finds the complete snapshot with the highest sequence.
 func (db *DB) latestSnapshot() (seq uint64, m snapMeta, ok bool, err error) {
+	db.snapMu.Lock()
+	defer db.snapMu.Unlock()
+	if l := db.latest; l != nil {
+		return l.seq, l.meta, l.ok, nil
+	}
+	seq, m, ok, err = db.readLatestSnapshot()
+	if err == nil {
+		db.latest = &latestSnap{seq: seq, meta: m, ok: ok}
+	}
+	return seq, m, ok, err
+}
+
+// setLatest records the snapshot PutSnapshot just completed, or forgets
+// the cache (l nil) when a write failed and the store must be asked.
+func (db *DB) setLatest(l *latestSnap) {
+	db.snapMu.Lock()
+	db.latest = l
+	db.snapMu.Unlock()
+}
+
+func (db *DB) readLatestSnapshot() (seq uint64, m snapMeta, ok bool, err error) {
 	err = db.bdb.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{byte(KindSnapshotMeta)}, Reverse: true})
 		defer it.Close()

@@ -66,22 +66,36 @@ func (db *DB) PutSnapshot(seq uint64, data []byte, chunkSize int) error {
 		return err
 	}
 	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(metaKey(seq), m.encode()) }); err != nil {
+		db.setLatest(nil) // whether it landed is unknown: ask the store next time
 		return fmt.Errorf("storage: put snapshot %d metadata: %w", seq, err)
 	}
 	if err := db.committed(); err != nil {
+		db.setLatest(nil)
 		return err
 	}
+	db.setLatest(&latestSnap{seq: seq, meta: m, ok: true})
 
 	// Now the new snapshot is complete; drop every other one, and any
-	// chunks a crashed PutSnapshot left behind.
+	// chunks a crashed PutSnapshot left behind (from where the last call
+	// left off: below that nothing remains).
 	newMeta := metaKey(seq)
-	if err := db.deleteRange([]byte{byte(KindSnapshotMeta)}, []byte{byte(KindSnapshotMeta) + 1}, func(k []byte) bool { return string(k) == string(newMeta) }); err != nil {
+	if err := db.deleteRange(db.snapshotsFrom(KindSnapshotMeta), []byte{byte(KindSnapshotMeta) + 1}, func(k []byte) bool { return string(k) == string(newMeta) }); err != nil {
 		return fmt.Errorf("storage: delete snapshots older than %d: %w", seq, err)
 	}
-	if err := db.deleteRange([]byte{byte(kindSnapshotChunk)}, []byte{byte(kindSnapshotChunk) + 1}, func(k []byte) bool { return m.owns(seq, k) }); err != nil {
+	if err := db.deleteRange(db.snapshotsFrom(kindSnapshotChunk), []byte{byte(kindSnapshotChunk) + 1}, func(k []byte) bool { return m.owns(seq, k) }); err != nil {
 		return fmt.Errorf("storage: delete snapshot chunks older than %d: %w", seq, err)
 	}
+	db.snapsBelow = seq
 	return db.committed()
+}
+
+// snapshotsFrom is where a scan of snapshot records of kind k starts: no
+// such record lies below snapsBelow.
+func (db *DB) snapshotsFrom(k Kind) []byte {
+	if db.snapsBelow == 0 {
+		return []byte{byte(k)}
+	}
+	return seqBound(k, db.snapsBelow)
 }
 
 func clampChunk(n int) int {

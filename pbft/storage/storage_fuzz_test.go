@@ -89,6 +89,10 @@ func fuzzStore(t *testing.T, kvs map[string][]byte) *DB {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The contents were replaced behind the store's back: forget what it
+	// remembers of them, as reopening it would.
+	fuzzDB.setLatest(nil)
+	fuzzDB.deletedBelow, fuzzDB.snapsBelow = 0, 0
 	return fuzzDB
 }
 
