@@ -35,11 +35,7 @@ func startProcesses(ctx context.Context, cfg Config, dir string) (*processes, er
 			return nil, fmt.Errorf("--procs: find the bulwark binary: %w", err)
 		}
 	}
-	path, err := writeLoopbackTestnet(dir, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c, err := node.Load(path)
+	c, path, err := loopbackTestnet(dir, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -59,11 +59,7 @@ type inProcess struct {
 }
 
 func startInProcess(ctx context.Context, cfg Config, dir string, part *partition, logger *slog.Logger) (*inProcess, error) {
-	path, err := writeLoopbackTestnet(dir, cfg)
-	if err != nil {
-		return nil, err
-	}
-	c, err := node.Load(path)
+	c, _, err := loopbackTestnet(dir, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +80,17 @@ func startInProcess(ctx context.Context, cfg Config, dir string, part *partition
 		}
 	}
 	return t, nil
+}
+
+// loopbackTestnet writes a testnet of cfg.Replicas on 127.0.0.1 under dir
+// and loads it back; it returns the cluster and its file's path.
+func loopbackTestnet(dir string, cfg Config) (*node.Cluster, string, error) {
+	path, err := writeLoopbackTestnet(dir, cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := node.Load(path)
+	return c, path, err
 }
 
 func writeLoopbackTestnet(dir string, cfg Config) (string, error) {

@@ -16,13 +16,12 @@ import (
 
 // quietLogger keeps the libp2p hosts' reconnect chatter out of the test log.
 // The test's clients are long-lived, one connection per replica, as an
-// application's would be: short-lived processes from one address, such as
-// many `bulwark client` runs, meet libp2p's per-IP connection rate limit on
-// the replicas (a burst of 16 new connections, then one per 5 seconds).
+// application's would be.
 var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 // replicaStatus is one entry of `bulwark status --json`; the field names are
-// the command-line contract's.
+// the command-line contract's. Spelled out here rather than shared with the
+// command, so the test checks the contract, not the command against itself.
 type replicaStatus struct {
 	ID               uint32 `json:"id"`
 	Reachable        bool   `json:"reachable"`

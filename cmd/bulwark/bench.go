@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -108,6 +110,21 @@ func (f *benchFlags) config() (bench.Config, error) {
 	return c, nil
 }
 
+// start is what bench and bench sweep do first: the configuration, the
+// logger, and a context that SIGINT and SIGTERM end (stop releases it).
+func (f *benchFlags) start(cmd *cobra.Command) (context.Context, context.CancelFunc, bench.Config, *slog.Logger, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, nil, cfg, nil, err
+	}
+	logger, err := newLogger(f.logLevel)
+	if err != nil {
+		return nil, nil, cfg, nil, err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	return ctx, stop, cfg, logger, nil
+}
+
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
@@ -121,15 +138,10 @@ func newBenchCmd() *cobra.Command {
 			"clients against one server on the same transport. See docs/performance.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config()
+			ctx, stop, cfg, logger, err := f.start(cmd)
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(f.logLevel)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			endProfile, err := f.profile()
 			if err != nil {
@@ -182,15 +194,10 @@ func newBenchSweepCmd() *cobra.Command {
 			"to --json and throughput and latency against the variable to --plot.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.config()
+			ctx, stop, cfg, logger, err := f.start(cmd)
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(f.logLevel)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			pts, err := bench.Sweep(ctx, cfg, over, values, cmd.ErrOrStderr(), logger)
 			if err != nil {
