@@ -6,9 +6,6 @@ package pbft
 // runs, never during one), so plain reads from several goroutines are safe.
 var activeBug Bug
 
-// BugZooEnabled reports whether this build can switch bugs on.
-const BugZooEnabled = true
-
 // SetBug switches the process's replicas to variant b (NoBug: the real
 // protocol). Only the bug zoo's tests call it, between runs.
 func SetBug(b Bug) { activeBug = b }
