@@ -32,19 +32,47 @@ const (
 	// BugStableQuorumShort: a checkpoint is stable with f+1 matching
 	// checkpoints, not 2f+1.
 	BugStableQuorumShort
+	// BugViewChangeCertShort: a prepared certificate inside a VIEW-CHANGE is
+	// accepted with 2f-1 prepares.
+	BugViewChangeCertShort
+	// BugCheckpointCertShort: a checkpoint certificate (in a view change, a
+	// state transfer, a restart) is accepted with f+1 signers.
+	BugCheckpointCertShort
+	// BugRestartForgetsViewChange: a replica that crashed while changing
+	// views comes back active in the new view without its NEW-VIEW.
+	BugRestartForgetsViewChange
+	// BugSendBeforePersist: the driver sends a Ready's messages before it
+	// writes its records.
+	BugSendBeforePersist
+	// BugAdoptedLowNotPersisted: a low watermark adopted from a NEW-VIEW, or
+	// a state transfer landing on it, is not made durable.
+	BugAdoptedLowNotPersisted
+	// BugNewViewNotPersisted: a new primary does not persist its NEW-VIEW
+	// and the pre-prepares it re-issues there.
+	BugNewViewNotPersisted
+	// BugExecuteWithoutTimestampCheck: a request executes even when its
+	// session already executed that timestamp.
+	BugExecuteWithoutTimestampCheck
 	numBugs
 )
 
 var bugNames = [...]string{
-	NoBug:                       "none",
-	BugPrepareQuorumShort:       "prepare-quorum-short",
-	BugCommitQuorumShort:        "commit-quorum-short",
-	BugSkipDigestCheck:          "skip-digest-check",
-	BugNewViewNotRecomputed:     "new-view-not-recomputed",
-	BugLowestViewCertificate:    "lowest-view-certificate",
-	BugReplyCacheNotSnapshotted: "reply-cache-not-snapshotted",
-	BugAcceptOutsideWindow:      "accept-outside-window",
-	BugStableQuorumShort:        "stable-quorum-short",
+	NoBug:                           "none",
+	BugPrepareQuorumShort:           "prepare-quorum-short",
+	BugCommitQuorumShort:            "commit-quorum-short",
+	BugSkipDigestCheck:              "skip-digest-check",
+	BugNewViewNotRecomputed:         "new-view-not-recomputed",
+	BugLowestViewCertificate:        "lowest-view-certificate",
+	BugReplyCacheNotSnapshotted:     "reply-cache-not-snapshotted",
+	BugAcceptOutsideWindow:          "accept-outside-window",
+	BugStableQuorumShort:            "stable-quorum-short",
+	BugViewChangeCertShort:          "view-change-cert-short",
+	BugCheckpointCertShort:          "checkpoint-cert-short",
+	BugRestartForgetsViewChange:     "restart-forgets-view-change",
+	BugSendBeforePersist:            "send-before-persist",
+	BugAdoptedLowNotPersisted:       "adopted-low-not-persisted",
+	BugNewViewNotPersisted:          "new-view-not-persisted",
+	BugExecuteWithoutTimestampCheck: "execute-without-timestamp-check",
 }
 
 func (b Bug) String() string {
@@ -62,6 +90,11 @@ func Bugs() []Bug {
 	}
 	return out
 }
+
+// BugOn reports whether variant b is switched on, for the bug zoo's
+// variants outside this package (the driver's); always false without the
+// bugzoo build tag.
+func BugOn(b Bug) bool { return bug(b) }
 
 // ParseBug finds a variant by name.
 func ParseBug(name string) (Bug, bool) {

@@ -42,6 +42,12 @@ func (h *harness) run(d *datadriven.TestData) {
 		h.cmdStatus(d)
 	case "replies":
 		h.cmdReplies(d)
+	case "crash":
+		h.cmdCrash(d)
+	case "restart":
+		for _, id := range h.list(d, "replica", nil) {
+			h.restart(replicaID(id))
+		}
 	default:
 		d.Fatalf(h.t, "unknown command %q", d.Cmd)
 	}
@@ -176,6 +182,9 @@ func (h *harness) cmdTick(d *datadriven.TestData) {
 	for i := 1; i <= n; i++ {
 		for _, s := range ids {
 			id := replicaID(s)
+			if h.down[id] {
+				continue
+			}
 			h.replicas[id].Tick()
 			if h.replicas[id].HasReady() {
 				h.printf("%d tick %d:\n", id, i)
@@ -184,6 +193,35 @@ func (h *harness) cmdTick(d *datadriven.TestData) {
 		}
 	}
 	h.printf("%d tick(s) at %s\n", n, strings.Join(ids, ","))
+}
+
+// tearPoint is where an armed crash lands inside a replica's next flush:
+// after writes store operations, or (writes < 0) after sends messages.
+type tearPoint struct{ writes, sends int }
+
+// crash: the replicas stop now, keeping only what their stores synced; or,
+// with after-writes=N or after-sends=N, inside their next flush: after N of
+// the store's operations (the rest of the Ready is neither written nor
+// sent; if it needed no more, the crash comes before its first send), or
+// after N of its messages left.
+func (h *harness) cmdCrash(d *datadriven.TestData) {
+	ids := h.list(d, "replica", nil)
+	for _, s := range ids {
+		id := replicaID(s)
+		switch {
+		case d.HasArg("after-writes"):
+			h.tear[id] = tearPoint{writes: h.intArg(d, "after-writes", 0)}
+		case d.HasArg("after-sends"):
+			h.tear[id] = tearPoint{writes: -1, sends: h.intArg(d, "after-sends", 0)}
+		default:
+			h.crash(id)
+		}
+	}
+	if d.HasArg("after-writes") || d.HasArg("after-sends") {
+		h.printf("crash armed at %s\n", strings.Join(ids, ","))
+		return
+	}
+	h.printf("crashed %s\n", strings.Join(ids, ","))
 }
 
 // forge: queue a message from replica from= to to= (default every other
@@ -286,7 +324,14 @@ func (h *harness) cmdStatus(d *datadriven.TestData) {
 			role = "primary"
 		}
 		sd := r.StateDigest()
-		h.printf("%d: %s view=%d exec=%d h=%d slots=%d state=%s", r.ID(), role, r.View(), r.LastExecuted(),
+		changing := ""
+		if r.ViewChanging() {
+			changing = " (changing)"
+		}
+		if h.down[int(r.ID())] {
+			changing += " DOWN"
+		}
+		h.printf("%d: %s view=%d%s exec=%d h=%d slots=%d state=%s", r.ID(), role, r.View(), changing, r.LastExecuted(),
 			r.StableCheckpoint(), r.RetainedSlots(), short(sd[:]))
 		st := r.Stats()
 		var drops []string

@@ -69,6 +69,27 @@ func (h *harness) describe(m *wire.Message, sender int) string {
 	case *wire.Message_Checkpoint:
 		cp := c.Checkpoint
 		return fmt.Sprintf("CHECKPOINT s=%d d=%s%s", cp.GetSequence(), short(cp.GetStateDigest()), signedAs(cp.GetReplica()))
+	case *wire.Message_ViewChange:
+		vc := c.ViewChange
+		var prepared []string
+		for _, pc := range vc.GetPrepared() {
+			pp := pc.GetPrePrepare()
+			prepared = append(prepared, fmt.Sprintf("s=%d@v%d d=%s", pp.GetSequence(), pp.GetView(), short(pp.GetDigest())))
+		}
+		return fmt.Sprintf("VIEW-CHANGE v=%d h=%d prepared=[%s]%s", vc.GetNewView(), vc.GetStableSequence(),
+			strings.Join(prepared, " "), signedAs(vc.GetReplica()))
+	case *wire.Message_NewView:
+		nv := c.NewView
+		var from []string
+		for _, vc := range nv.GetViewChanges() {
+			from = append(from, fmt.Sprint(vc.GetReplica()))
+		}
+		var pps []string
+		for _, pp := range nv.GetPrePrepares() {
+			pps = append(pps, fmt.Sprintf("s=%d d=%s", pp.GetSequence(), short(pp.GetDigest())))
+		}
+		return fmt.Sprintf("NEW-VIEW v=%d from=(%s) [%s]%s", nv.GetView(), strings.Join(from, ","), strings.Join(pps, " "),
+			signedAs(nv.GetReplica()))
 	case *wire.Message_Status:
 		st := c.Status
 		return fmt.Sprintf("STATUS v=%d exec=%d h=%d%s", st.GetView(), st.GetLastExecuted(), st.GetStableSequence(), signedAs(st.GetReplica()))

@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/crypto/cryptotest"
+	"github.com/bulwark-bft/bulwark/internal/conflicts"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
@@ -26,7 +28,7 @@ import (
 //
 // Commands (handlers in interaction_cmds_test.go):
 //
-//	cluster n=4 [batch=1] [checkpoint=4] [window=8] [inflight=4] [status-ticks=2]
+//	cluster n=4 [batch=1] [checkpoint=4] [window=8] [inflight=4] [status-ticks=2] [view-change-ticks=200]
 //	request client=c1 op=(put,k,v) [ts=N] [to=(0,1)] [via=c2] [badsig] [hold] [read-only]
 //	resend client=c1 [req=c1.1] [to=(..)]
 //	deliver [from=(..)] [to=(..)] [type=(..)] [seq=(..)] [drop]
@@ -37,6 +39,8 @@ import (
 //	forge from=3 type=prepare seq=1 [to=(..)] [view=0] [replica=N] [signer=N] [digest=wrong] [badsig] [reqs=(c1.1)] [req=c1.1]
 //	status [replica=(..)]
 //	replies client=c1
+//	crash replica=(..) [after-writes=N | after-sends=N]
+//	restart replica=(..)
 func TestInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		if filepath.Ext(path) != ".txt" {
@@ -80,9 +84,18 @@ type harness struct {
 	checkpoints map[uint64]crypto.Digest    // seq -> first state digest seen
 	requests    map[string]*wire.Request    // "c1.3" -> the request
 
+	// Each replica's disk, written by the persistence rule the driver uses,
+	// and what it needs to restart from it.
+	stores     []*pbft.MemStore
+	persisters []*pbft.Persister
+	configs    []pbft.Config
+	down       map[int]bool
+	// tear is a crash armed for a replica's next flush (see cmdCrash).
+	tear map[int]tearPoint
+
 	// Invariants checked as Readys are carried out.
-	persisted []map[string]bool // binding messages each replica persisted
-	executed  map[uint64]string // seq -> the batch executed there, by any replica
+	executed map[uint64]string // seq -> the batch executed there, by any replica
+	signed   *conflicts.Log    // every statement the replicas signed, across restarts
 
 	b strings.Builder
 }
@@ -110,6 +123,7 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 	scanU64(t, d, "window", &cfg.WindowSize)
 	scanU64(t, d, "inflight", &cfg.MaxInflightBatches)
 	scanU64(t, d, "status-ticks", &cfg.StatusTicks)
+	scanU64(t, d, "view-change-ticks", &cfg.ViewChangeTicks)
 	d.MaybeScanArgs(t, "batch", &cfg.MaxBatchSize)
 	return newCluster(t, n, cfg)
 }
@@ -125,12 +139,14 @@ func newCluster(t *testing.T, n int, cfg pbft.Config) *harness {
 		checkpoints: map[uint64]crypto.Digest{},
 		requests:    map[string]*wire.Request{},
 		executed:    map[uint64]string{},
+		down:        map[int]bool{},
+		tear:        map[int]tearPoint{},
+		signed:      conflicts.New(),
 	}
 	pubs := make([]crypto.PublicKey, n)
 	for i := range n {
 		h.signers = append(h.signers, h.scheme.NewSigner(fmt.Sprintf("replica-%d", i)))
 		pubs[i] = h.signers[i].PublicKey()
-		h.persisted = append(h.persisted, map[string]bool{})
 	}
 	for i := range n {
 		c := cfg
@@ -140,7 +156,13 @@ func newCluster(t *testing.T, n int, cfg pbft.Config) *harness {
 		if err != nil {
 			t.Fatalf("replica %d: %v", i, err)
 		}
-		h.replicas = append(h.replicas, r)
+		store := pbft.NewMemStore()
+		p, _, err := pbft.OpenPersister(store, uint32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.replicas, h.configs = append(h.replicas, r), append(h.configs, c)
+		h.stores, h.persisters = append(h.stores, store), append(h.persisters, p)
 	}
 	window := cfg.WindowSize
 	if window == 0 {
@@ -205,6 +227,10 @@ func (h *harness) deliver(e envelope) {
 		h.printf(" LOST (isolated)\n")
 		return
 	}
+	if h.down[e.toID] {
+		h.printf(" LOST (down)\n")
+		return
+	}
 	h.printf("\n")
 	if e.toID < 0 {
 		h.toClient(e)
@@ -235,17 +261,36 @@ func (h *harness) toClient(e envelope) {
 	h.printf("  %s accepts %s.%d = %s (view %d)\n", c.name, c.name, res.Timestamp, describeResult(res.Result), res.View)
 }
 
-// flush carries out replica id's Ready: checks that every binding message it
-// sends was persisted first, checks that executed batches agree across
-// replicas, prints executions and queues the messages.
+// flush carries out replica id's Ready as the driver does: the persistence
+// rule writes it to the replica's store, then its messages are queued.
+// Before each message leaves it checks what a crash at that moment would
+// keep: the binding a message reveals (its pre-prepare, prepare or commit,
+// the view of a VIEW-CHANGE, a NEW-VIEW and the replica's low watermark)
+// must already be durable. It also checks that executed batches agree across
+// replicas and that no replica signs two conflicting messages, across
+// restarts; an armed crash (cmdCrash) stops the replica inside the flush.
 func (h *harness) flush(id int) {
 	r := h.replicas[id]
-	if !r.HasReady() {
+	if !r.HasReady() || h.down[id] {
 		return
 	}
 	rd := r.Ready()
-	for _, m := range rd.Persist {
-		h.persisted[id][bindingKey(m)] = true
+	sends := -1 // the crash comes after this many sends; -1: no crash
+	if tp, ok := h.tear[id]; ok {
+		delete(h.tear, id)
+		if tp.writes >= 0 {
+			// Power is lost after that many store operations: if the Ready
+			// needed no more, right after its writes, before any send.
+			h.stores[id].FailAfter(tp.writes)
+			sends = 0
+		} else {
+			sends = min(tp.sends, len(rd.Messages))
+		}
+	}
+	if err := h.persisters[id].Persist(rd); err != nil {
+		h.printf("  CRASH inside the write: %v\n", err)
+		h.crash(id)
+		return
 	}
 	if rd.Restored != nil {
 		h.printf("  restored state at s=%d from replica %d\n", rd.Restored.GetSequence(), rd.Restored.GetReplica())
@@ -253,11 +298,23 @@ func (h *harness) flush(id int) {
 	for _, ex := range rd.Executed {
 		h.printExecuted(id, ex)
 	}
-	for _, env := range rd.Messages {
+	crashed := h.durableNow(id)
+	for i, env := range rd.Messages {
+		if i == sends {
+			break
+		}
 		h.observe(env.Msg)
-		if k := bindingKey(env.Msg); k != "" && !h.persisted[id][k] {
-			h.t.Errorf("replica %d sent %s before persisting it", id, h.describe(env.Msg, id))
-			h.printf("  VIOLATION: sent before persisting\n")
+		if why := unbound(crashed, r, id, env.Msg); why != "" {
+			h.t.Errorf("replica %d sent %s, but a crash would lose %s", id, h.describe(env.Msg, id), why)
+			h.printf("  VIOLATION: sent before persisting %s\n", why)
+		}
+		for _, st := range conflicts.Statements(env.Msg) {
+			if signer, _ := conflicts.Signer(st); int(signer) == id {
+				for _, c := range h.signed.Add(st) {
+					h.t.Errorf("%s", c)
+					h.printf("  VIOLATION: %s\n", c)
+				}
+			}
 		}
 		me := strconv.Itoa(id)
 		switch {
@@ -281,6 +338,88 @@ func (h *harness) flush(id int) {
 			h.send(me, strconv.Itoa(env.To), env.Msg)
 		}
 	}
+	if sends >= 0 {
+		h.printf("  CRASH after %d of %d sends\n", sends, len(rd.Messages))
+		h.crash(id)
+	}
+}
+
+// durableNow is what replica id would restart from if it crashed now.
+func (h *harness) durableNow(id int) pbft.Durable {
+	disk := h.stores[id].Clone()
+	disk.Crash()
+	_, d, err := pbft.OpenPersister(disk, uint32(id))
+	if err != nil {
+		h.t.Fatalf("replica %d's store does not load: %v", id, err)
+	}
+	return d
+}
+
+// unbound says what m reveals that d, what a crash would keep, lacks.
+func unbound(d pbft.Durable, r *pbft.Replica, id int, m *wire.Message) string {
+	if low := max(d.Stable.GetSequence(), d.Low.GetSequence()); low < r.StableCheckpoint() {
+		return fmt.Sprintf("its low watermark %d (the store has %d)", r.StableCheckpoint(), low)
+	}
+	holds := func(want *wire.Message) bool {
+		for _, l := range d.Log {
+			if proto.Equal(l, want) {
+				return true
+			}
+		}
+		return false
+	}
+	switch c := m.Content.(type) {
+	case *wire.Message_PrePrepare, *wire.Message_Prepare, *wire.Message_Commit:
+		if signer, _ := conflicts.Signer(m); int(signer) == id && !holds(m) {
+			return "the message itself"
+		}
+	case *wire.Message_ViewChange:
+		if v := c.ViewChange.GetNewView(); int(c.ViewChange.GetReplica()) == id && d.View < v {
+			return fmt.Sprintf("view %d (the store has view %d)", v, d.View)
+		}
+	case *wire.Message_NewView:
+		nv := c.NewView
+		if int(nv.GetReplica()) == id && d.View == nv.GetView() && !proto.Equal(d.NewView, nv) {
+			return "the NEW-VIEW"
+		}
+		if int(nv.GetReplica()) == id && d.View == nv.GetView() {
+			for _, pp := range nv.GetPrePrepares() {
+				if !holds(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}}) {
+					return fmt.Sprintf("its pre-prepare for s=%d", pp.GetSequence())
+				}
+			}
+		}
+		if int(nv.GetReplica()) == id && d.View < nv.GetView() {
+			return fmt.Sprintf("view %d (the store has view %d)", nv.GetView(), d.View)
+		}
+	}
+	return ""
+}
+
+// crash stops replica id: nothing reaches it until restart, and its store
+// keeps only what was synced.
+func (h *harness) crash(id int) {
+	h.down[id] = true
+	h.stores[id].Crash()
+}
+
+// restart brings replica id back from its store with a fresh service.
+func (h *harness) restart(id int) {
+	p, d, err := pbft.OpenPersister(h.stores[id], uint32(id))
+	if err != nil {
+		h.t.Fatalf("replica %d: %v", id, err)
+	}
+	cfg := h.configs[id]
+	cfg.Service = kv.New()
+	r, err := pbft.Restart(cfg, d)
+	if err != nil {
+		h.printf("restart failed: %v\n", err)
+		return
+	}
+	h.replicas[id], h.persisters[id] = r, p
+	delete(h.down, id)
+	h.printf("%d restarted: view=%d exec=%d h=%d\n", id, r.View(), r.LastExecuted(), r.StableCheckpoint())
+	h.flush(id)
 }
 
 // observe records digests seen on the wire for forge to use.
@@ -296,20 +435,6 @@ func (h *harness) observe(m *wire.Message) {
 			h.checkpoints[cp.GetSequence()] = crypto.Digest(cp.GetStateDigest())
 		}
 	}
-}
-
-// bindingKey names a pre-prepare, prepare or commit for the persistence
-// check; other messages bind nothing and give "".
-func bindingKey(m *wire.Message) string {
-	switch c := m.Content.(type) {
-	case *wire.Message_PrePrepare:
-		return fmt.Sprintf("pp/%d/%d/%x", c.PrePrepare.GetView(), c.PrePrepare.GetSequence(), c.PrePrepare.GetDigest())
-	case *wire.Message_Prepare:
-		return fmt.Sprintf("p/%d/%d/%x/%d", c.Prepare.GetView(), c.Prepare.GetSequence(), c.Prepare.GetDigest(), c.Prepare.GetReplica())
-	case *wire.Message_Commit:
-		return fmt.Sprintf("c/%d/%d/%x/%d", c.Commit.GetView(), c.Commit.GetSequence(), c.Commit.GetDigest(), c.Commit.GetReplica())
-	}
-	return ""
 }
 
 func (h *harness) printExecuted(id int, ex pbft.Executed) {

@@ -14,5 +14,11 @@ func (r *Replica) CheckInvariants() error {
 			return fmt.Errorf("slot %d above the high watermark %d", seq, r.low+r.cfg.WindowSize)
 		}
 	}
+	// A primary's next sequence number is above everything it executed: it
+	// would otherwise re-assign an executed one (and the proposal loop's
+	// in-flight count would wrap).
+	if r.isPrimary() && r.active && r.nextSeq < r.lastExec {
+		return fmt.Errorf("primary's last assigned sequence %d is below its last executed %d", r.nextSeq, r.lastExec)
+	}
 	return nil
 }

@@ -141,6 +141,13 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 	r.stopTimer()
 	r.forgetViewsBelow(r.view + 1)
 	r.ready.View = &ViewState{View: r.view}
+	// The primary persists what it issued (the NEW-VIEW and its
+	// pre-prepares) before the NEW-VIEW leaves: after a crash it must not
+	// assign those sequence numbers again.
+	persistIssued := r.isPrimary() && !bug(BugNewViewNotPersisted)
+	if persistIssued {
+		r.ready.View.NewView = nv
+	}
 	if plan.stable > r.low {
 		r.adoptStable(plan.stable, plan.stableProof)
 	}
@@ -161,6 +168,9 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 			r.markOrdered(req, RequestDigest(r.cfg.ClusterID, req))
 		}
 		if r.isPrimary() {
+			if persistIssued {
+				r.persist(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
+			}
 			continue
 		}
 		p := &wire.Prepare{View: r.view, Sequence: pp.GetSequence(), Digest: pp.GetDigest(), Replica: r.cfg.ID}
@@ -181,10 +191,14 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 
 // adoptStable moves the low watermark to a checkpoint the view changes
 // proved stable; a replica that has not executed that far fetches the state.
+// Either way the new watermark is durable before anything it sends next:
+// with the state when it holds it, else as the proof alone.
 func (r *Replica) adoptStable(seq uint64, proof []*wire.Checkpoint) {
 	r.prevLow, r.low, r.stableCert = r.low, seq, proof
 	if _, ok := r.snapshots[seq]; ok && r.lastExec >= seq {
 		r.announceStable()
+	} else if !bug(BugAdoptedLowNotPersisted) {
+		r.ready.Low = &wire.StableProof{Sequence: seq, Certificate: proof}
 	}
 	r.collectGarbage()
 	if r.lastExec < seq {

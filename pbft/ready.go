@@ -34,8 +34,8 @@ type Executed struct {
 	Results [][]byte
 }
 
-// Ready is what a step asks the driver to do, in field order: Persist durably
-// BEFORE sending Messages (see the package comment for why).
+// Ready is what a step asks the driver to do: make it durable with a
+// Persister (everything but Messages), and only then send Messages.
 type Ready struct {
 	// Persist are messages binding the replica (an accepted or issued
 	// pre-prepare, its own prepare or commit), to be synced before Messages.
@@ -59,6 +59,11 @@ type Ready struct {
 	// checkpoints proving it. The driver persists it durably, then deletes
 	// every record at or below its sequence number: the log stays bounded.
 	Stable *wire.StateSnapshot
+	// Low is set when the low watermark moved to a stable checkpoint whose
+	// state this replica does not hold (adopted from a NEW-VIEW; a state
+	// transfer follows): its proof, persisted (synced) before Messages, so
+	// a restarted replica's low watermark is never below it.
+	Low *wire.StableProof
 	// View is set when the replica moved to a view or entered it: the driver
 	// persists it (synced) with Persist, before any message reveals it.
 	View *ViewState
@@ -66,7 +71,7 @@ type Ready struct {
 
 // Empty reports whether there is nothing to do.
 func (rd Ready) Empty() bool {
-	return len(rd.Persist) == 0 && len(rd.Prepared) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil && rd.View == nil
+	return len(rd.Persist) == 0 && len(rd.Prepared) == 0 && len(rd.Messages) == 0 && len(rd.Executed) == 0 && rd.Restored == nil && rd.Stable == nil && rd.Low == nil && rd.View == nil
 }
 
 // From names the authenticated peer a message arrived from.

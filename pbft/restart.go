@@ -12,8 +12,15 @@ type Durable struct {
 	// changing to it (VIEW-CHANGE sent, NEW-VIEW not yet accepted).
 	View         uint64
 	ViewChanging bool
-	// Stable is the latest persisted Ready.Stable, or nil before the first.
+	// NewView is the NEW-VIEW the replica issued as the primary of View, if
+	// it did.
+	NewView *wire.NewView
+	// Stable is the latest state persisted (Ready.Stable or Ready.Restored),
+	// or nil before the first.
 	Stable *wire.StateSnapshot
+	// Low is the latest Ready.Low, if above Stable: a low watermark the
+	// replica adopted before it held the state there.
+	Low *wire.StableProof
 	// Log holds the Ready.Persist messages kept since Stable: accepted or
 	// issued pre-prepares and the replica's own prepares and commits.
 	Log []*wire.Message
@@ -37,6 +44,14 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 		if err := r.restoreStable(ss); err != nil {
 			return nil, err
 		}
+	}
+	if low := d.Low; low != nil && low.GetSequence() > r.low {
+		if err := r.restoreLow(low); err != nil {
+			return nil, err
+		}
+	}
+	if nv := d.NewView; nv != nil && nv.GetView() == r.view && nv.GetReplica() == r.cfg.ID && !d.ViewChanging {
+		r.newView = nv
 	}
 	for _, m := range d.Log {
 		r.restoreMessage(m)
@@ -64,8 +79,11 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 		s.prePrepare, s.digest, s.prepared, s.committed = pp, d, true, true
 		r.execute(pp.GetSequence(), s)
 	}
+	// Re-execution may have gone past the last sequence number this replica
+	// assigned as primary: it must never assign one it executed again.
+	r.nextSeq = max(r.nextSeq, r.lastExec)
 	r.ready = Ready{Messages: r.ready.Messages} // nothing new to persist: it all came from disk
-	if d.ViewChanging {
+	if d.ViewChanging && !bug(BugRestartForgetsViewChange) {
 		// It crashed waiting for a NEW-VIEW: ask again for the same view.
 		r.startViewChange(d.View)
 		r.failedViews = 0
@@ -87,6 +105,18 @@ func (r *Replica) restoreStable(ss *wire.StateSnapshot) error {
 		return fmt.Errorf("restart: service snapshot at %d: %w", ss.GetSequence(), err)
 	}
 	r.installState(ss, cache)
+	r.ready = Ready{}
+	return nil
+}
+
+// restoreLow raises the low watermark to a stable checkpoint the replica
+// adopted, from a NEW-VIEW, above the state it holds; it fetches that state
+// as it would have before the crash.
+func (r *Replica) restoreLow(low *wire.StableProof) error {
+	if _, err := r.checkCertificate(low.GetSequence(), low.GetCertificate()); err != nil {
+		return fmt.Errorf("restart: stable proof %d: %w", low.GetSequence(), err)
+	}
+	r.adoptStable(low.GetSequence(), low.GetCertificate())
 	r.ready = Ready{}
 	return nil
 }

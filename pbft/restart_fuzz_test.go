@@ -9,89 +9,62 @@ import (
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
-// Record kinds of FuzzRestart's input, as the driver stores them.
-const (
-	restartLog       = 0 // a persisted pre-prepare, prepare or commit
-	restartCommitted = 1 // a committed batch's pre-prepare
-	restartPrepared  = 2 // a prepared certificate
-	restartKinds     = 3
-)
-
-// encodeDurable writes d as FuzzRestart's input.
-func encodeDurable(tb testing.TB, d Durable) (stable, records []byte) {
-	add := func(kind byte, m proto.Message) {
-		b, err := proto.Marshal(m)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		records = append(records, kind)
-		records = binary.BigEndian.AppendUint16(records, uint16(len(b)))
-		records = append(records, b...)
+// encodeStore writes what store holds as FuzzRestart's input: the snapshot,
+// and each record as kind, sequence (2 bytes), view (1 byte), data length
+// (2 bytes) and data.
+func encodeStore(tb testing.TB, store *MemStore) (snapshot, records []byte) {
+	_, snapshot, err := store.Snapshot()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	for _, m := range d.Log {
-		add(restartLog, m)
+	recs, err := store.Load()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	for _, pp := range d.Committed {
-		add(restartCommitted, pp)
+	for _, r := range recs {
+		records = append(records, byte(r.Kind))
+		records = binary.BigEndian.AppendUint16(records, uint16(r.Sequence))
+		records = append(records, byte(r.View))
+		records = binary.BigEndian.AppendUint16(records, uint16(len(r.Data)))
+		records = append(records, r.Data...)
 	}
-	for _, pc := range d.Prepared {
-		add(restartPrepared, pc)
-	}
-	if d.Stable != nil {
-		var err error
-		if stable, err = proto.Marshal(d.Stable); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return stable, records
+	return snapshot, records
 }
 
-// FuzzRestart restarts a replica from arbitrary durable state decoded the
-// way the driver decodes its store: the stable snapshot, the log records,
-// the committed batches and prepared certificates, and the view. A disk
-// holds only what the replica wrote, but it can be damaged or written by an
-// older version: Restart must refuse what it cannot use or start a replica
-// that keeps its bounds and runs on (ticks, and the world's messages), never
-// panic. Seeds are what the world's replicas persisted.
+// FuzzRestart restarts a replica from an arbitrary store: a snapshot and
+// records of every kind, read back by the persistence rule as the driver
+// reads its disk. A disk holds only what the replica wrote, but it can be
+// damaged or written by an older version: loading or Restart must refuse
+// what they cannot use, or start a replica that keeps its bounds and runs on
+// (ticks, and the world's messages), never panic. Seeds are the world's
+// replicas' stores.
 func FuzzRestart(f *testing.F) {
 	w := world(f)
-	for i, d := range w.durable {
-		stable, records := encodeDurable(f, d)
-		f.Add(stable, records, d.View, d.ViewChanging, uint16(i))
+	for i, store := range w.stores {
+		snapshot, records := encodeStore(f, store)
+		f.Add(snapshot, records, uint16(i))
 	}
-	f.Add([]byte{}, []byte{}, uint64(0), false, uint16(0))
-	f.Add([]byte{0x22, 0x00}, []byte{restartCommitted, 0, 2, 0x10, 0x01}, uint64(1<<63), true, uint16(1))
-	f.Fuzz(func(t *testing.T, stable, records []byte, view uint64, changing bool, who uint16) {
-		d := Durable{View: view, ViewChanging: changing}
-		if len(stable) > 0 {
-			d.Stable = &wire.StateSnapshot{}
-			if proto.Unmarshal(stable, d.Stable) != nil {
-				return // the driver refuses to start
+	f.Add([]byte{}, []byte{}, uint16(0))
+	f.Add([]byte{0x22, 0x00}, []byte{byte(RecordCommitted), 0, 2, 0, 0, 2, 0x10, 0x01, byte(RecordView), 0, 1, 0xff, 0, 0}, uint16(1))
+	f.Fuzz(func(t *testing.T, snapshot, records []byte, who uint16) {
+		store := NewMemStore()
+		if len(snapshot) > 0 {
+			if err := store.PutSnapshot(uint64(len(snapshot)), snapshot); err != nil {
+				t.Fatal(err)
 			}
 		}
-		for len(records) >= 3 {
-			kind := records[0] % restartKinds
-			n := min(int(binary.BigEndian.Uint16(records[1:])), len(records)-3)
-			b := records[3 : 3+n]
-			records = records[3+n:]
-			var err error
-			switch kind {
-			case restartLog:
-				m := &wire.Message{}
-				err = proto.Unmarshal(b, m)
-				d.Log = append(d.Log, m)
-			case restartCommitted:
-				pp := &wire.PrePrepare{}
-				err = proto.Unmarshal(b, pp)
-				d.Committed = append(d.Committed, pp)
-			default:
-				pc := &wire.PreparedCertificate{}
-				err = proto.Unmarshal(b, pc)
-				d.Prepared = append(d.Prepared, pc)
+		for len(records) >= 6 {
+			rec := Record{Kind: RecordKind(records[0]%uint8(RecordStableProof) + 1),
+				Sequence: uint64(binary.BigEndian.Uint16(records[1:])), View: uint64(records[3])}
+			n := min(int(binary.BigEndian.Uint16(records[4:])), len(records)-6)
+			rec.Data, records = records[6:6+n], records[6+n:]
+			if err := store.Write([]Record{rec}, true); err != nil {
+				t.Fatal(err)
 			}
-			if err != nil {
-				return // the driver refuses to start
-			}
+		}
+		_, d, err := OpenPersister(store, uint32(who%fuzzN))
+		if err != nil {
+			return // the driver refuses to start
 		}
 		id := uint32(who % fuzzN)
 		r, err := Restart(w.config(id), d)

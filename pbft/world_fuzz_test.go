@@ -59,8 +59,8 @@ type fuzzWorld struct {
 	// honest, so they are the only ones a correct replica may reach.
 	committed map[uint64]crypto.Digest
 	stateAt   map[uint64]crypto.Digest
-	// durable[i] is what replica i's driver persisted, as Restart takes it.
-	durable []Durable
+	// stores[i] is replica i's disk, written by the persistence rule.
+	stores []*MemStore
 	// stats are the replicas' counters at the end, for TestFuzzWorld.
 	stats []Stats
 	views []uint64
@@ -94,9 +94,10 @@ const (
 
 // worldRun is the world while it is being recorded.
 type worldRun struct {
-	w       *fuzzWorld
-	reps    []*Replica
-	pending []struct {
+	w          *fuzzWorld
+	reps       []*Replica
+	persisters []*Persister
+	pending    []struct {
 		from From
 		to   int
 		msg  *wire.Message
@@ -120,13 +121,17 @@ func recordWorld() (*fuzzWorld, error) {
 	}
 	run := &worldRun{w: w, cut: make([]bool, fuzzN), trace: make([][]byte, fuzzN), ticks: make([]int, fuzzN),
 		nextTS: make([]uint64, len(w.clients))}
-	w.durable = make([]Durable, fuzzN)
 	for i := range fuzzN {
 		r, err := New(w.config(uint32(i)))
 		if err != nil {
 			return nil, err
 		}
-		run.reps = append(run.reps, r)
+		store := NewMemStore()
+		p, _, err := OpenPersister(store, uint32(i))
+		if err != nil {
+			return nil, err
+		}
+		run.reps, run.persisters, w.stores = append(run.reps, r), append(run.persisters, p), append(w.stores, store)
 		run.trace[i] = []byte{byte(i), 0} // target i, Byzantine (i+1) mod n
 	}
 	key := 0
@@ -238,20 +243,8 @@ func (run *worldRun) collect(i int) {
 		}
 		w.committed[ex.Sequence] = d
 	}
-	dur := &w.durable[i]
-	dur.Log = append(dur.Log, rd.Persist...)
-	dur.Prepared = append(dur.Prepared, rd.Prepared...)
-	for _, ex := range rd.Executed {
-		dur.Committed = append(dur.Committed, ex.PrePrepare)
-	}
-	if rd.Stable != nil {
-		dur.Stable = rd.Stable
-	}
-	if rd.Restored != nil {
-		dur.Stable = rd.Restored
-	}
-	if rd.View != nil {
-		dur.View, dur.ViewChanging = rd.View.View, rd.View.Changing
+	if err := run.persisters[i].Persist(rd); err != nil && run.err == nil {
+		run.err = fmt.Errorf("replica %d: %w", i, err)
 	}
 	for _, env := range rd.Messages {
 		if cp := env.Msg.GetCheckpoint(); cp != nil {
@@ -361,7 +354,11 @@ func TestFuzzWorld(t *testing.T) {
 		}
 	}
 	// Restarting from what a replica persisted brings it back as far.
-	for i, d := range w.durable {
+	for i, store := range w.stores {
+		_, d, err := OpenPersister(store.Clone(), uint32(i))
+		if err != nil {
+			t.Fatalf("loading replica %d's store: %v", i, err)
+		}
 		r, err := Restart(w.config(uint32(i)), d)
 		if err != nil {
 			t.Fatalf("restarting replica %d: %v", i, err)

@@ -246,6 +246,12 @@ func testPowerCuts(t *testing.T, bin string) {
 	var primaryKills, recoveryKills, longOutages int
 	var rejoinTotal, rejoinMax time.Duration
 	transfers := make([]float64, 4) // state transfers, summed over incarnations
+	equivocations := make([]float64, 4)
+	// tally adds the counters of an incarnation of replica id about to end.
+	tally := func(id int, g replicaGauges) {
+		transfers[id] += g.stateTransfers
+		equivocations[id] += g.equivocations
+	}
 	prev, primary := -1, uint64(0)
 	for cycle := range cycles {
 		victim := rng.IntN(4)
@@ -260,8 +266,8 @@ func testPowerCuts(t *testing.T, bin string) {
 			primary = p
 		}
 		time.Sleep(time.Duration(10+rng.IntN(150)) * time.Millisecond) // load runs meanwhile
-		// The state transfers of the incarnation about to die.
-		transfers[victim] += scrapeGauges(httpClient, metricsURL[victim]).stateTransfers
+		// The counters of the incarnation about to die.
+		tally(victim, scrapeGauges(httpClient, metricsURL[victim]))
 		pc.kill(victim)
 		kills[victim]++
 		if uint64(victim) == primary {
@@ -314,7 +320,7 @@ func testPowerCuts(t *testing.T, bin string) {
 			victim := int(gs[(id+1)%4].view % 4)
 			t.Logf("replica %d waits alone for view %d: crashing replica %d, primary of view %d, so the others change views too",
 				id, view, victim, gs[(id+1)%4].view)
-			transfers[victim] += scrapeGauges(httpClient, metricsURL[victim]).stateTransfers
+			tally(victim, scrapeGauges(httpClient, metricsURL[victim]))
 			pc.kill(victim)
 			time.Sleep(time.Second) // past the 500 ms view-change timeout
 			pc.start(victim)
@@ -337,7 +343,14 @@ func testPowerCuts(t *testing.T, bin string) {
 		func(sts []replicaStatus) bool { return converged(sts, 0, 1, 2, 3) }, nil)
 	t.Logf("after the cycles: view %d, last executed %d, stable checkpoint %d", sts[0].View, sts[0].LastExecuted, sts[0].StableCheckpoint)
 	for id, g := range gaugesOf() {
-		transfers[id] += g.stateTransfers
+		tally(id, g)
+	}
+	// Every replica here is correct: none may ever hold proof that another
+	// equivocated.
+	for id, n := range equivocations {
+		if n > 0 {
+			t.Errorf("replica %d counted %v equivocations by correct replicas", id, n)
+		}
 	}
 	hist.finalReads(ctx, t, linClient, linKeys, opTimeout)
 	puts.mu.Lock()
@@ -405,6 +418,7 @@ type replicaGauges struct {
 	view, lastExecuted, stable uint64
 	changing                   bool
 	stateTransfers             float64
+	equivocations              float64
 }
 
 // scrapeGauges reads a replica's gauges from its /metrics; up is false when
@@ -441,6 +455,8 @@ func scrapeGauges(client *http.Client, url string) replicaGauges {
 			g.changing = v == 1
 		case "bulwark_state_transfers_total":
 			g.stateTransfers = v
+		case "bulwark_equivocations_total":
+			g.equivocations = v
 		}
 	}
 	return g

@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/conflicts"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
@@ -18,25 +18,11 @@ import (
 // signed messages nested in them (view changes carry checkpoint proofs and
 // prepared certificates, new views carry view changes and re-issued
 // pre-prepares), keeps each distinct signed statement once, verifies its
-// signature against the cluster's keys, and groups what each signer signed:
-//
-//   - two pre-prepares, prepares or commits for one (view, sequence number),
-//     or two checkpoints for one sequence number, with different digests
-//     conflict (confirmed with pbft.CheckEvidence, the proof a replica keeps
-//     against an equivocator);
-//   - two view changes for one new view conflict when, above the higher of
-//     their stable checkpoints, their prepared certificates differ (one
-//     lacks a certificate the other has, or names another view or digest),
-//     or when they claim one stable checkpoint with different state digests.
-//     A replica that restarts while changing views asks for the same view
-//     again, and its stable checkpoint may have advanced meanwhile: that
-//     drops certificates below it and is not a conflict;
-//   - two new views for one view conflict when they re-issue different
-//     batches for a sequence number or different ranges (the pre-prepares
-//     inside are also checked as pre-prepares).
-//
-// A signature that does not verify is reported too: a correct replica never
-// sends one.
+// signature against the cluster's keys, and compares what each signer signed
+// by the rules of internal/conflicts, which the simulator checks too. A
+// conflicting pair of slot messages is confirmed with pbft.CheckEvidence,
+// the proof a replica keeps against an equivocator. A signature that does
+// not verify is reported too: a correct replica never sends one.
 type signedAudit struct {
 	cluster string
 	pubs    []crypto.PublicKey
@@ -50,9 +36,7 @@ type signedAudit struct {
 	// per signer and message type, distinct verified statements
 	counts map[uint32]map[string]int
 
-	slots map[slotKey]*wire.Message
-	vcs   map[viewKey][]*wire.ViewChange
-	nvs   map[viewKey][]*wire.NewView
+	log *conflicts.Log
 
 	benign      int // view-change variants that differ only below a newer stable checkpoint
 	problems    []string
@@ -68,22 +52,10 @@ type auditEntry struct {
 	from   string // where it was found
 }
 
-type slotKey struct {
-	kind      string
-	signer    uint32
-	view, seq uint64
-}
-
-type viewKey struct {
-	signer uint32
-	view   uint64
-}
-
 func newSignedAudit(cluster string, pubs []crypto.PublicKey) *signedAudit {
 	return &signedAudit{
 		cluster: cluster, pubs: pubs, seen: make(map[string]struct{}),
-		counts: make(map[uint32]map[string]int), slots: make(map[slotKey]*wire.Message),
-		vcs: make(map[viewKey][]*wire.ViewChange), nvs: make(map[viewKey][]*wire.NewView),
+		counts: make(map[uint32]map[string]int), log: conflicts.New(),
 		conflictsBy: make(map[uint32]int),
 	}
 }
@@ -115,7 +87,7 @@ func (a *signedAudit) add(m *wire.Message, from string, sender uint32) {
 func (a *signedAudit) addSigned(m *wire.Message, from string) {
 	item, ok := pbft.SignatureOf(a.cluster, a.pubs, m)
 	if !ok {
-		a.problems = append(a.problems, fmt.Sprintf("%s: a %s without a replica signature", from, kindOf(m)))
+		a.problems = append(a.problems, fmt.Sprintf("%s: a %s without a replica signature", from, conflicts.Kind(m)))
 		return
 	}
 	k := string(item.Message) + "\x00" + string(item.Signature)
@@ -156,11 +128,11 @@ func (a *signedAudit) check() {
 	for i, e := range a.pending {
 		if !ok[i] {
 			a.badSigs++
-			a.problems = append(a.problems, fmt.Sprintf("%s: replica %d's %s does not verify", e.from, e.signer, kindOf(e.msg)))
+			a.problems = append(a.problems, fmt.Sprintf("%s: replica %d's %s does not verify", e.from, e.signer, conflicts.Kind(e.msg)))
 			continue
 		}
 		a.verified++
-		kind := kindOf(e.msg)
+		kind := conflicts.Kind(e.msg)
 		if a.counts[e.signer] == nil {
 			a.counts[e.signer] = make(map[string]int)
 		}
@@ -177,136 +149,17 @@ func (a *signedAudit) conflict(signer uint32, format string, args ...any) {
 }
 
 func (a *signedAudit) compare(e auditEntry) {
-	switch c := e.msg.Content.(type) {
-	case *wire.Message_PrePrepare, *wire.Message_Prepare, *wire.Message_Commit, *wire.Message_Checkpoint:
-		view, seq, digest := slotOf(e.msg)
-		k := slotKey{kind: kindOf(e.msg), signer: e.signer, view: view, seq: seq}
-		first := a.slots[k]
-		if first == nil {
-			a.slots[k] = e.msg
-			return
+	for _, c := range a.log.Add(e.msg) {
+		check := ""
+		switch e.msg.Content.(type) {
+		case *wire.Message_PrePrepare, *wire.Message_Prepare, *wire.Message_Commit, *wire.Message_Checkpoint:
+			err := pbft.CheckEvidence(a.cluster, a.pubs, crypto.Ed25519Verifier{}, pbft.Evidence{Replica: c.Signer, First: c.First, Second: c.Second})
+			check = "; evidence check: " + errOrValid(err)
 		}
-		if _, _, d := slotOf(first); bytes.Equal(d, digest) {
-			return
-		}
-		err := pbft.CheckEvidence(a.cluster, a.pubs, crypto.Ed25519Verifier{}, pbft.Evidence{Replica: e.signer, First: first, Second: e.msg})
-		slot := fmt.Sprintf("view %d, sequence %d", view, seq)
-		if k.kind == "checkpoint" {
-			slot = fmt.Sprintf("sequence %d", seq)
-		}
-		a.conflict(e.signer, "replica %d signed two %ss for %s with digests %x and %x (%s; evidence check: %v)",
-			e.signer, k.kind, slot, short(slotDigest(first)), short(digest), e.from, errOrValid(err))
-	case *wire.Message_ViewChange:
-		vc := c.ViewChange
-		k := viewKey{signer: e.signer, view: vc.GetNewView()}
-		for _, prev := range a.vcs[k] {
-			if why := viewChangesConflict(prev, vc); why != "" {
-				a.conflict(e.signer, "replica %d signed two view changes for view %d: %s (%s)", e.signer, k.view, why, e.from)
-			} else {
-				a.benign++
-			}
-		}
-		a.vcs[k] = append(a.vcs[k], vc)
-	case *wire.Message_NewView:
-		nv := c.NewView
-		k := viewKey{signer: e.signer, view: nv.GetView()}
-		for _, prev := range a.nvs[k] {
-			if why := newViewsConflict(prev, nv); why != "" {
-				a.conflict(e.signer, "replica %d signed two new views for view %d: %s (%s)", e.signer, k.view, why, e.from)
-			}
-		}
-		a.nvs[k] = append(a.nvs[k], nv)
+		a.conflict(c.Signer, "%s (%s%s)", c, e.from, check)
 	}
+	a.benign = a.log.Benign
 }
-
-// viewChangesConflict says how two view changes of one replica for one view
-// contradict each other, or "" when they do not.
-func viewChangesConflict(a, b *wire.ViewChange) string {
-	if a.GetStableSequence() == b.GetStableSequence() && !bytes.Equal(stableDigest(a), stableDigest(b)) {
-		return fmt.Sprintf("stable checkpoint %d with state digests %x and %x", a.GetStableSequence(), short(stableDigest(a)), short(stableDigest(b)))
-	}
-	above := max(a.GetStableSequence(), b.GetStableSequence())
-	pa, pb := preparedAbove(a, above), preparedAbove(b, above)
-	seqs := make([]uint64, 0, len(pa)+len(pb))
-	for s := range pa {
-		seqs = append(seqs, s)
-	}
-	for s := range pb {
-		if _, ok := pa[s]; !ok {
-			seqs = append(seqs, s)
-		}
-	}
-	slices.Sort(seqs)
-	for _, s := range seqs {
-		x, okx := pa[s]
-		y, oky := pb[s]
-		switch {
-		case !okx || !oky:
-			return fmt.Sprintf("only one holds a prepared certificate for sequence %d above stable checkpoint %d", s, above)
-		case x != y:
-			return fmt.Sprintf("prepared certificates for sequence %d differ: %s and %s", s, x, y)
-		}
-	}
-	return ""
-}
-
-func stableDigest(vc *wire.ViewChange) []byte {
-	if proof := vc.GetCheckpointProof(); len(proof) > 0 {
-		return proof[0].GetStateDigest()
-	}
-	return nil
-}
-
-// preparedAbove maps each sequence number above s a view change holds a
-// prepared certificate for to "view/digest".
-func preparedAbove(vc *wire.ViewChange, s uint64) map[uint64]string {
-	out := make(map[uint64]string)
-	for _, pc := range vc.GetPrepared() {
-		pp := pc.GetPrePrepare()
-		if pp.GetSequence() > s {
-			out[pp.GetSequence()] = fmt.Sprintf("view %d/%x", pp.GetView(), short(pp.GetDigest()))
-		}
-	}
-	return out
-}
-
-// newViewsConflict says how two new views of one primary for one view
-// differ in what they re-issue, or "" when they do not.
-func newViewsConflict(a, b *wire.NewView) string {
-	pa, pb := a.GetPrePrepares(), b.GetPrePrepares()
-	if len(pa) != len(pb) || len(pa) > 0 && pa[0].GetSequence() != pb[0].GetSequence() {
-		return fmt.Sprintf("they re-issue %s and %s", reissued(pa), reissued(pb))
-	}
-	for i := range pa {
-		if pa[i].GetSequence() != pb[i].GetSequence() || !bytes.Equal(pa[i].GetDigest(), pb[i].GetDigest()) {
-			return fmt.Sprintf("different batches for sequence %d", pa[i].GetSequence())
-		}
-	}
-	return ""
-}
-
-func reissued(pps []*wire.PrePrepare) string {
-	if len(pps) == 0 {
-		return "nothing"
-	}
-	return fmt.Sprintf("sequence numbers %d-%d", pps[0].GetSequence(), pps[len(pps)-1].GetSequence())
-}
-
-func slotOf(m *wire.Message) (view, seq uint64, digest []byte) {
-	switch c := m.Content.(type) {
-	case *wire.Message_PrePrepare:
-		return c.PrePrepare.GetView(), c.PrePrepare.GetSequence(), c.PrePrepare.GetDigest()
-	case *wire.Message_Prepare:
-		return c.Prepare.GetView(), c.Prepare.GetSequence(), c.Prepare.GetDigest()
-	case *wire.Message_Commit:
-		return c.Commit.GetView(), c.Commit.GetSequence(), c.Commit.GetDigest()
-	case *wire.Message_Checkpoint:
-		return 0, c.Checkpoint.GetSequence(), c.Checkpoint.GetStateDigest()
-	}
-	return 0, 0, nil
-}
-
-func slotDigest(m *wire.Message) []byte { _, _, d := slotOf(m); return d }
 
 func signerOf(m *wire.Message) uint32 {
 	switch c := m.Content.(type) {
@@ -325,26 +178,6 @@ func signerOf(m *wire.Message) uint32 {
 	}
 	return 0
 }
-
-func kindOf(m *wire.Message) string {
-	switch m.Content.(type) {
-	case *wire.Message_PrePrepare:
-		return "pre-prepare"
-	case *wire.Message_Prepare:
-		return "prepare"
-	case *wire.Message_Commit:
-		return "commit"
-	case *wire.Message_Checkpoint:
-		return "checkpoint"
-	case *wire.Message_ViewChange:
-		return "view-change"
-	case *wire.Message_NewView:
-		return "new-view"
-	}
-	return fmt.Sprintf("%T", m.Content)
-}
-
-func short(d []byte) []byte { return d[:min(len(d), 6)] }
 
 func errOrValid(err error) string {
 	if err != nil {

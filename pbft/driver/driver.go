@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/storage"
@@ -26,8 +24,12 @@ const DefaultGCInterval = 10 * time.Second
 
 // Config wires a replica to its surroundings.
 type Config struct {
-	Replica   pbft.Config
-	Store     *storage.DB
+	Replica pbft.Config
+	// Store is the replica's Badger store.
+	Store *storage.DB
+	// Storage, if set, is where the persistence rule writes instead of
+	// Store (tests run the driver over a pbft.MemStore this way).
+	Storage   pbft.Storage
 	Transport Transport
 	// TickInterval is the length of one core tick.
 	TickInterval time.Duration
@@ -72,8 +74,8 @@ type Driver struct {
 	reported map[uint32]bool
 	// verifier answers the core from signatures verified in parallel.
 	verifier *preverifier
-	// pps are the pre-prepares the store holds above the stable checkpoint.
-	pps stored
+	// persister makes each Ready durable before its messages leave.
+	persister *pbft.Persister
 }
 
 // Start restarts the replica from its store and runs it until ctx ends or
@@ -95,7 +97,13 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	durable, pps, err := load(cfg.Store)
+	if cfg.Storage == nil {
+		if cfg.Store == nil {
+			return nil, fmt.Errorf("replica %d: no store", cfg.Replica.ID)
+		}
+		cfg.Storage = badgerStore{db: cfg.Store, chunk: cfg.SnapshotChunkSize}
+	}
+	persister, durable, err := pbft.OpenPersister(cfg.Storage, cfg.Replica.ID)
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", cfg.Replica.ID, err)
 	}
@@ -107,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	}
 	d := &Driver{
 		cfg: cfg, r: r, status: make(chan chan Status), done: make(chan struct{}),
-		log: cfg.Logger.With("replica", cfg.Replica.ID), verifier: verifier, pps: pps,
+		log: cfg.Logger.With("replica", cfg.Replica.ID), verifier: verifier, persister: persister,
 	}
 	d.log.Info("replica started", "last_executed", r.LastExecuted(), "stable", r.StableCheckpoint())
 	if cfg.Metrics != nil {
@@ -193,10 +201,8 @@ func (d *Driver) snapshotStatus() Status {
 	}
 }
 
-// handleReady persists, then sends. Writes that bind the replica (its
-// pre-prepares, prepares, commits, and a new stable checkpoint) are synced
-// before any message leaves; committed batches ride along unsynced when
-// nothing binding was written, since peers can resend them.
+// handleReady makes the Ready durable (pbft.Persister: synced where the
+// replica binds itself), then sends its messages.
 func (d *Driver) handleReady() error {
 	if !d.r.HasReady() {
 		return nil
@@ -205,20 +211,22 @@ func (d *Driver) handleReady() error {
 	if d.cfg.Metrics != nil {
 		d.cfg.Metrics.observeReady(rd, time.Now())
 	}
-	recs, err := recordsOf(d.r.ID(), rd, d.pps)
-	if err != nil {
-		return err
+	if pbft.BugOn(pbft.BugSendBeforePersist) {
+		d.send(rd)
 	}
-	if len(recs) > 0 {
-		if err := d.cfg.Store.Write(recs, len(rd.Persist) > 0 || len(rd.Prepared) > 0 || rd.View != nil); err != nil {
-			return fmt.Errorf("persist: %w", err)
-		}
+	if err := d.persister.Persist(rd); err != nil {
+		return fmt.Errorf("replica %d: %w", d.r.ID(), err)
 	}
-	if rd.Stable != nil {
-		if err := d.persistStable(rd); err != nil {
-			return err
-		}
+	if !pbft.BugOn(pbft.BugSendBeforePersist) {
+		d.send(rd)
 	}
+	if rd.Stable != nil && d.cfg.Store != nil {
+		d.maybeCollectValueLog(rd.Stable.GetSequence())
+	}
+	return nil
+}
+
+func (d *Driver) send(rd pbft.Ready) {
 	for _, env := range rd.Messages {
 		switch env.To {
 		case pbft.Broadcast:
@@ -233,32 +241,18 @@ func (d *Driver) handleReady() error {
 			d.cfg.Transport.Send(uint32(env.To), env.Msg)
 		}
 	}
-	return nil
 }
 
-// persistStable stores the new stable checkpoint with its state (synced),
-// then deletes everything below it; every few checkpoints it lets Badger
-// reclaim value-log space, so the directory shrinks as well.
-func (d *Driver) persistStable(rd pbft.Ready) error {
-	seq := rd.Stable.GetSequence()
-	data, err := proto.Marshal(rd.Stable)
-	if err != nil {
-		return fmt.Errorf("encode stable checkpoint %d: %w", seq, err)
-	}
-	if err := d.cfg.Store.PutSnapshot(seq, data, d.cfg.SnapshotChunkSize); err != nil {
-		return fmt.Errorf("persist stable checkpoint %d: %w", seq, err)
-	}
-	if err := d.cfg.Store.DeleteBelow(seq + 1); err != nil {
-		return fmt.Errorf("delete log below %d: %w", seq, err)
-	}
-	d.pps.forgetBelow(seq + 1)
+// maybeCollectValueLog lets Badger reclaim value-log space every few stable
+// checkpoints (and at most every GCInterval), so the directory shrinks as
+// the log below the checkpoints is deleted.
+func (d *Driver) maybeCollectValueLog(seq uint64) {
 	if seq >= d.gcAt+4*d.cfg.Replica.CheckpointInterval && time.Since(d.gcTime) >= d.cfg.GCInterval || d.gcAt == 0 {
 		d.gcAt, d.gcTime = seq, time.Now()
 		if err := d.cfg.Store.RunGC(); err != nil {
 			d.log.Warn("value log GC", "err", err)
 		}
 	}
-	return nil
 }
 
 // reportEquivocations logs each new proof that a replica equivocated, once.

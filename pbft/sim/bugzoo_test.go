@@ -13,21 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-bft/bulwark/internal/bugzoo"
 	"github.com/bulwark-bft/bulwark/pbft"
 )
 
 // TestMain switches on the variant BULWARK_BUG names (see TestBugZoo).
-func TestMain(m *testing.M) {
-	if name := os.Getenv("BULWARK_BUG"); name != "" {
-		b, ok := pbft.ParseBug(name)
-		if !ok {
-			fmt.Fprintf(os.Stderr, "BULWARK_BUG=%q: no such variant\n", name)
-			os.Exit(2)
-		}
-		pbft.SetBug(b)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { bugzoo.Main(m) }
 
 // zooSeeds is how many simulator seeds (n = 4; a quarter as many at n = 7)
 // each variant faces in CI; BULWARK_ZOO_SEEDS raises it.
@@ -35,7 +26,8 @@ const zooSeeds = 150
 
 // TestBugZoo runs the protocol's test suite, the core's rule and
 // interaction tests, the random simulation and the Twins and small-scope
-// mutation suites (in their -short sizes), against every deliberately
+// mutation suites (in their -short sizes), and the driver's persistence
+// order test, against every deliberately
 // broken variant (pbft.Bugs), each in its own `go test` process, and fails
 // if a variant survives. It reports which tests caught each variant and at
 // which simulator seed.
@@ -54,10 +46,11 @@ func TestBugZoo(t *testing.T) {
 			unit := zooRun(t, b, seeds, "./pbft")
 			sim := zooRun(t, b, seeds, "./pbft/sim", "-short",
 				"-run", "^(TestSimulation|TestTwinsEnumeratedN4|TestTwinsSampledN7|TestSmallScopeMutation)$")
-			if !unit.caught && !sim.caught {
-				t.Fatalf("variant %s survived the rule tests, %d simulator seeds, Twins and small-scope mutation", b, seeds)
+			drv := zooRun(t, b, seeds, "./pbft/driver", "-run", "^TestDriverPersistsBeforeSending$")
+			if !unit.caught && !sim.caught && !drv.caught {
+				t.Fatalf("variant %s survived the rule tests, %d simulator seeds, Twins, small-scope mutation and the driver's persistence order test", b, seeds)
 			}
-			t.Logf("caught: rule and interaction tests %s; simulator suites %s", unit, sim)
+			t.Logf("caught: rule and interaction tests %s; simulator suites %s; driver order test %s", unit, sim, drv)
 		})
 	}
 }

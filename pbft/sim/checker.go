@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/conflicts"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
@@ -51,16 +52,49 @@ type checker struct {
 	progressAt uint64
 	// lastCompletion is when the last operation completed.
 	lastCompletion uint64
+	// statements holds every statement a correct replica signed, across its
+	// restarts, and everything signed by a correct replica that correct
+	// replicas relayed inside their messages.
+	statements  *conflicts.Log
+	signedCount int
 }
 
 func newChecker(s *Sim) *checker {
 	return &checker{
-		s:         s,
-		ref:       kv.New(),
-		refLast:   make(map[sessionID]uint64),
-		results:   make(map[opKey][]byte),
-		lastExec:  make([]uint64, len(s.replicas)),
-		submitted: make(map[crypto.Digest]bool),
+		s:          s,
+		ref:        kv.New(),
+		refLast:    make(map[sessionID]uint64),
+		results:    make(map[opKey][]byte),
+		lastExec:   make([]uint64, len(s.replicas)),
+		submitted:  make(map[crypto.Digest]bool),
+		statements: conflicts.New(),
+	}
+}
+
+// signed checks a message correct replica id sends, and the signed messages
+// nested in it, against everything correct replicas signed before: no
+// correct replica ever signs two conflicting messages, whatever crashes.
+func (c *checker) signed(id int, m *wire.Message) {
+	for _, st := range conflicts.Statements(m) {
+		signer, ok := conflicts.Signer(st)
+		if !ok || int(signer) >= len(c.s.replicas) || c.s.replicas[signer].adv.Kind != Honest {
+			continue
+		}
+		c.signedCount++
+		if found := c.statements.Add(st); len(found) > 0 && c.s.err == nil {
+			c.s.err = fmt.Errorf("SAFETY: at time %d, sent by replica %d: %s", c.s.now, id, found[0])
+		}
+	}
+}
+
+// evidence fails the run if r holds valid proof that a correct replica
+// equivocated.
+func (c *checker) evidence(id int, r *pbft.Replica) {
+	for _, e := range r.Evidence() {
+		if int(e.Replica) < len(c.s.replicas) && c.s.replicas[e.Replica].adv.Kind == Honest && c.s.err == nil {
+			c.s.err = fmt.Errorf("SAFETY: at time %d replica %d holds evidence that correct replica %d equivocated (%s)",
+				c.s.now, id, e.Replica, conflicts.Kind(e.Second))
+		}
 	}
 }
 

@@ -68,9 +68,11 @@ func randomFaults(seed uint64, n, f int) ([]Adversary, []Outage) {
 		if faulty[id] {
 			continue
 		}
+		crash := rng.IntN(2) == 0
 		out = append(out, Outage{
 			Replica:  id,
-			Crash:    rng.IntN(2) == 0,
+			Crash:    crash,
+			Torn:     crash && rng.IntN(2) == 0, // half the crashes land inside a flush
 			At:       uint64(rng.IntN(5_000)),
 			Duration: uint64(200 + rng.IntN(20_000)),
 		})

@@ -6,6 +6,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 
@@ -59,6 +60,9 @@ type Stats struct {
 	Restarts, StateTransfers          int
 	// Stranded counts correct replicas left waiting in a view change.
 	Stranded int
+	// Signed counts the statements of correct replicas checked against
+	// each other for conflicts.
+	Signed int
 	// Settle is how long after the last fault ended (or after the start,
 	// for faults that never end) the last operation completed.
 	Settle uint64
@@ -123,7 +127,10 @@ func New(opts Options) (*Sim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
 		}
-		n := &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], disk: &disk{}}
+		n := &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], store: pbft.NewMemStore()}
+		if n.persister, _, err = pbft.OpenPersister(n.store, uint32(i)); err != nil {
+			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
+		}
 		if faulty[i].Kind == Twin {
 			if n.twin, err = twinOf(cfg); err != nil {
 				return nil, err
@@ -183,6 +190,7 @@ func (s *Sim) Run() (Stats, error) {
 	s.stats.Completed = s.check.completed
 	s.stats.StateTransfers = s.check.transfers
 	s.stats.Stranded = s.stranded
+	s.stats.Signed = s.check.signedCount
 	if s.check.lastCompletion > s.faultsEnd {
 		s.stats.Settle = s.check.lastCompletion - s.faultsEnd
 	}
@@ -242,6 +250,7 @@ func (s *Sim) handle(e event) {
 			if err := r.CheckInvariants(); err != nil && n.adv.Kind == Honest && s.err == nil {
 				s.err = fmt.Errorf("INVARIANT: replica %d at time %d: %w", e.node, s.now, err)
 			}
+			s.check.evidence(e.node, r)
 		}
 		s.flush(e.node)
 		return
@@ -249,9 +258,11 @@ func (s *Sim) handle(e event) {
 	s.clientReceive(e.node-len(s.replicas), e.from, e.msg)
 }
 
-// flush carries out a replica's Ready: the simulator's storage is perfect, so
-// Persist needs nothing; Executed feeds the checker; Messages go through the
-// adversary (if any) onto the network.
+// flush carries out a replica's Ready as the driver does: the persistence
+// rule (pbft.Persister) writes it to the replica's MemStore, then Messages
+// go through the adversary (if any) onto the network; Executed feeds the
+// checker. A torn crash (see Outage) stops the replica between two of the
+// store's writes or between two sends.
 func (s *Sim) flush(id int) {
 	n := s.replicas[id]
 	if n.twin != nil {
@@ -262,17 +273,43 @@ func (s *Sim) flush(id int) {
 		return
 	}
 	rd := n.r.Ready()
-	n.disk.write(rd)
 	if n.adv.Kind == Honest {
 		if err := s.check.executed(id, rd.Executed, rd.Restored); err != nil && s.err == nil {
 			s.err = err
 		}
 	}
-	for _, env := range rd.Messages {
+	sends := len(rd.Messages)
+	if n.tornAt != nil && bindingReady(rd) {
+		sends = s.tearFlush(n, len(rd.Messages))
+	}
+	if err := n.persister.Persist(rd); err != nil {
+		if errors.Is(err, pbft.ErrPowerLoss) {
+			s.powerCut(id)
+			return
+		}
+		if s.err == nil {
+			s.err = fmt.Errorf("replica %d: %w", id, err)
+		}
+		return
+	}
+	for i, env := range rd.Messages {
+		if i == sends {
+			s.powerCut(id)
+			return
+		}
+		if n.adv.Kind == Honest {
+			s.check.signed(id, env.Msg)
+		}
 		for _, out := range s.corrupt(id, env) {
 			s.route(id, out)
 		}
 	}
+}
+
+// bindingReady: rd writes something synced, so a crash inside its flush
+// can tear it.
+func bindingReady(rd pbft.Ready) bool {
+	return len(rd.Persist) > 0 || len(rd.Prepared) > 0 || rd.View != nil || rd.Low != nil || rd.Stable != nil || rd.Restored != nil
 }
 
 // route expands an envelope to its destinations.
@@ -367,14 +404,19 @@ func (s *Sim) converged() error {
 
 // node is a replica, honest or wrapped by an adversary.
 type node struct {
-	r    *pbft.Replica
-	cfg  pbft.Config
-	disk *disk
+	r   *pbft.Replica
+	cfg pbft.Config
+	// store is its disk, which a crash leaves with only what was synced;
+	// persister writes to it.
+	store     *pbft.MemStore
+	persister *pbft.Persister
 	// down: crashed; cutOff: nothing reaches it or leaves it.
 	down, cutOff bool
-	restarts     int
-	adv          Adversary
-	signer       crypto.Signer
+	// tornAt is the torn crash waiting for the replica's next flush.
+	tornAt   *Outage
+	restarts int
+	adv      Adversary
+	signer   crypto.Signer
 	// seen are messages the adversary may replay later.
 	seen []*wire.Message
 	// ordered are requests a reproposing primary already ordered.

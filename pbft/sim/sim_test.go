@@ -25,7 +25,7 @@ func runSeeds(t *testing.T, n int, defaultSeeds uint64) {
 	start := envUint(t, "BULWARK_SIM_SEED_START", 1)
 	const operations = 200
 	var events, completed uint64
-	var restarts, transfers, stranded int
+	var restarts, transfers, stranded, signed int
 	var settle uint64
 	for seed := start; seed < start+seeds; seed++ {
 		opts := RandomOptions(seed, n, operations)
@@ -42,13 +42,14 @@ func runSeeds(t *testing.T, n int, defaultSeeds uint64) {
 		restarts += st.Restarts
 		transfers += st.StateTransfers
 		stranded += st.Stranded
+		signed += st.Signed
 		if !opts.BeyondF {
 			settle = max(settle, st.Settle)
 		}
 		completed += uint64(st.Completed)
 	}
-	t.Logf("n=%d: %d seeds from %d, %d events, %d operations completed, %d restarts, %d state transfers, %d replicas stranded in a view change; operations settled at most %d time units after faults stopped (bound: 20,000 + T per operation)",
-		n, seeds, start, events, completed, restarts, transfers, stranded, settle)
+	t.Logf("n=%d: %d seeds from %d, %d events, %d operations completed, %d restarts, %d state transfers, %d replicas stranded in a view change, %d statements of correct replicas checked for conflicts; operations settled at most %d time units after faults stopped (bound: 20,000 + T per operation)",
+		n, seeds, start, events, completed, restarts, transfers, stranded, signed, settle)
 }
 
 func TestSimulation(t *testing.T) {

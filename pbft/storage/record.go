@@ -20,7 +20,8 @@ const (
 	// KindCommitted is a batch committed since the stable checkpoint, kept so
 	// a restart can re-execute it.
 	KindCommitted
-	// KindCheckpointCert is a checkpoint certificate.
+	// KindCheckpointCert is a checkpoint certificate: a stable checkpoint a
+	// replica adopted before it held the state there.
 	KindCheckpointCert
 	// KindSnapshotMeta describes a complete snapshot. It is written only by
 	// PutSnapshot, never by Write, and Load does not return it.

@@ -1407,6 +1407,62 @@ func (x *StateSnapshot) GetReplica() uint32 {
 	return 0
 }
 
+// StableProof is a stable checkpoint a replica adopted without holding its
+// state (from a NEW-VIEW's view changes): its sequence number and the 2f+1
+// checkpoints that prove it. Drivers persist it, so a restarted replica's
+// low watermark is never below one it had.
+type StableProof struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Certificate   []*Checkpoint          `protobuf:"bytes,2,rep,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StableProof) Reset() {
+	*x = StableProof{}
+	mi := &file_wire_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StableProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StableProof) ProtoMessage() {}
+
+func (x *StableProof) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StableProof.ProtoReflect.Descriptor instead.
+func (*StableProof) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *StableProof) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *StableProof) GetCertificate() []*Checkpoint {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
@@ -1531,7 +1587,10 @@ const file_wire_proto_rawDesc = "" +
 	"\vreply_cache\x18\x03 \x03(\v2 .bulwark.wire.v1.ReplyCacheEntryR\n" +
 	"replyCache\x12=\n" +
 	"\vcertificate\x18\x04 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificate\x12\x18\n" +
-	"\areplica\x18\x05 \x01(\rR\areplicaB*Z(github.com/bulwark-bft/bulwark/pbft/wireb\x06proto3"
+	"\areplica\x18\x05 \x01(\rR\areplica\"h\n" +
+	"\vStableProof\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
+	"\vcertificate\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificateB*Z(github.com/bulwark-bft/bulwark/pbft/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -1545,7 +1604,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_wire_proto_goTypes = []any{
 	(*Message)(nil),             // 0: bulwark.wire.v1.Message
 	(*Request)(nil),             // 1: bulwark.wire.v1.Request
@@ -1563,6 +1622,7 @@ var file_wire_proto_goTypes = []any{
 	(*StateBlob)(nil),           // 13: bulwark.wire.v1.StateBlob
 	(*ReplyCacheEntry)(nil),     // 14: bulwark.wire.v1.ReplyCacheEntry
 	(*StateSnapshot)(nil),       // 15: bulwark.wire.v1.StateSnapshot
+	(*StableProof)(nil),         // 16: bulwark.wire.v1.StableProof
 }
 var file_wire_proto_depIdxs = []int32{
 	1,  // 0: bulwark.wire.v1.Message.request:type_name -> bulwark.wire.v1.Request
@@ -1587,11 +1647,12 @@ var file_wire_proto_depIdxs = []int32{
 	14, // 19: bulwark.wire.v1.StateBlob.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
 	14, // 20: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
 	6,  // 21: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	6,  // 22: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1618,7 +1679,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

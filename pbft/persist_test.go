@@ -1,0 +1,167 @@
+package pbft
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+func testPrePrepare(seq, view uint64, op string) *wire.PrePrepare {
+	return &wire.PrePrepare{View: view, Sequence: seq, Digest: []byte(strings.Repeat(op, 32)[:32]),
+		Requests: []*wire.Request{{ClientKey: []byte("c"), Timestamp: seq, Operation: []byte(op)}}}
+}
+
+func ppMessage(pp *wire.PrePrepare) *wire.Message {
+	return &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}}
+}
+
+func openPersister(t *testing.T, store Storage) (*Persister, Durable) {
+	t.Helper()
+	p, d, err := OpenPersister(store, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, d
+}
+
+// A committed batch whose pre-prepare the store holds is written as a
+// reference to it (its requests once, not twice) and loads back whole; one
+// whose pre-prepare it does not hold is written in full.
+func TestCommittedBatchRefersToItsStoredPrePrepare(t *testing.T) {
+	store := NewMemStore()
+	p, _ := openPersister(t, store)
+	held := testPrePrepare(5, 1, "a")
+	notHeld := testPrePrepare(6, 1, "b") // say, re-issued in a NEW-VIEW
+	must(t, p.Persist(Ready{
+		Persist:  []*wire.Message{ppMessage(held)},
+		Executed: []Executed{{Sequence: 5, View: 1, PrePrepare: held}, {Sequence: 6, View: 1, PrePrepare: notHeld}},
+	}))
+	recs, err := store.Load()
+	must(t, err)
+	for _, r := range recs {
+		full := len(r.Data) > 0 && r.Data[0] != committedRef
+		if r.Kind == RecordCommitted && (r.Sequence == 5 && full || r.Sequence == 6 && !full) {
+			t.Fatalf("committed batch %d stored in full = %v", r.Sequence, full)
+		}
+	}
+	again, d := openPersister(t, store)
+	if len(d.Committed) != 2 || !proto.Equal(d.Committed[0], held) || !proto.Equal(d.Committed[1], notHeld) {
+		t.Fatalf("loaded committed batches %v", d.Committed)
+	}
+	if again.pps[5].view != 1 || again.pps[5].digest != string(held.GetDigest()) {
+		t.Fatalf("reloaded index %v", again.pps)
+	}
+}
+
+// A reference whose pre-prepare is gone is an error above the low watermark,
+// and is skipped below it (deletion below a checkpoint is not atomic, and
+// the snapshot covers what lies below).
+func TestDanglingCommittedReference(t *testing.T) {
+	store := NewMemStore()
+	ref := Record{Kind: RecordCommitted, Sequence: 9, View: 1,
+		Data: append([]byte{committedRef}, testPrePrepare(9, 1, "a").GetDigest()...)}
+	must(t, store.Write([]Record{ref}, true))
+	if _, _, err := OpenPersister(store, 2); !errors.Is(err, ErrCorruptRecord) || !strings.Contains(err.Error(), "does not hold") {
+		t.Fatalf("load with a dangling reference above the checkpoint: %v", err)
+	}
+	snap, err := proto.Marshal(&wire.StateSnapshot{Sequence: 10})
+	must(t, err)
+	must(t, store.PutSnapshot(10, snap))
+	if _, d := openPersister(t, store); len(d.Committed) != 0 {
+		t.Fatalf("load with a dangling reference below the checkpoint: %v", d.Committed)
+	}
+}
+
+// What a Ready binds the replica to survives a crash right after Persist;
+// committed batches written alone, without a sync, may not.
+func TestPersistSyncsWhatBindsAndOnlyThat(t *testing.T) {
+	store := NewMemStore()
+	p, _ := openPersister(t, store)
+	pp := testPrePrepare(1, 0, "a")
+	prepare := &wire.Message{Content: &wire.Message_Prepare{Prepare: &wire.Prepare{View: 0, Sequence: 1, Digest: pp.GetDigest(), Replica: 2}}}
+	must(t, p.Persist(Ready{Persist: []*wire.Message{ppMessage(pp), prepare}, View: &ViewState{View: 0}}))
+	must(t, p.Persist(Ready{Executed: []Executed{{Sequence: 1, PrePrepare: pp}}}))
+	if !store.Pending() {
+		t.Fatal("a committed batch alone was synced: peers can resend it, it need not cost a sync")
+	}
+	store.Crash()
+	_, d := openPersister(t, store)
+	if len(d.Log) != 2 || len(d.Committed) != 0 {
+		t.Fatalf("after a crash: %d log records (want the pre-prepare and prepare), %d committed (want 0: not synced)", len(d.Log), len(d.Committed))
+	}
+	// A later binding write syncs the committed batch with it.
+	p, _ = openPersister(t, store)
+	must(t, p.Persist(Ready{Executed: []Executed{{Sequence: 1, PrePrepare: pp}}}))
+	must(t, p.Persist(Ready{View: &ViewState{View: 1, Changing: true}}))
+	store.Crash()
+	if _, d = openPersister(t, store); len(d.Committed) != 1 || d.View != 1 || !d.ViewChanging {
+		t.Fatalf("after a crash: %d committed, view %d changing=%v", len(d.Committed), d.View, d.ViewChanging)
+	}
+}
+
+// A low watermark adopted without its state is durable, survives the
+// deletion of the log below it, and yields to a stable checkpoint above it.
+// A primary's NEW-VIEW is kept with its view.
+func TestPersistLowWatermarkAndNewView(t *testing.T) {
+	store := NewMemStore()
+	p, _ := openPersister(t, store)
+	below, above := testPrePrepare(7, 0, "a"), testPrePrepare(9, 1, "b")
+	must(t, p.Persist(Ready{Persist: []*wire.Message{ppMessage(below)}}))
+	nv := &wire.NewView{View: 1, Replica: 1, PrePrepares: []*wire.PrePrepare{above}}
+	low := &wire.StableProof{Sequence: 8, Certificate: []*wire.Checkpoint{{Sequence: 8, Replica: 0}}}
+	must(t, p.Persist(Ready{Persist: []*wire.Message{ppMessage(above)}, Low: low, View: &ViewState{View: 1, NewView: nv}}))
+	store.Crash()
+	_, d := openPersister(t, store)
+	switch {
+	case !proto.Equal(d.Low, low):
+		t.Fatalf("low watermark after a crash: %v", d.Low)
+	case len(d.Log) != 1 || d.Log[0].GetPrePrepare().GetSequence() != 9:
+		t.Fatalf("log after a crash: %v (want only s=9: s=7 lies below the watermark)", d.Log)
+	case !proto.Equal(d.NewView, nv):
+		t.Fatalf("new view after a crash: %v", d.NewView)
+	}
+	p, _ = openPersister(t, store)
+	must(t, p.Persist(Ready{Stable: &wire.StateSnapshot{Sequence: 16}}))
+	if _, d = openPersister(t, store); d.Low != nil || d.Stable.GetSequence() != 16 || len(d.Log) != 0 {
+		t.Fatalf("after a stable checkpoint above it: low %v, stable %d, %d log records", d.Low, d.Stable.GetSequence(), len(d.Log))
+	}
+}
+
+// A state installed by a transfer is what a restart starts from, even when
+// no stable checkpoint came with it.
+func TestPersistRestoredState(t *testing.T) {
+	store := NewMemStore()
+	p, _ := openPersister(t, store)
+	must(t, p.Persist(Ready{Restored: &wire.StateSnapshot{Sequence: 12, Replica: 3}}))
+	store.Crash()
+	if _, d := openPersister(t, store); d.Stable.GetSequence() != 12 {
+		t.Fatalf("after a crash the state is at %d, want 12", d.Stable.GetSequence())
+	}
+}
+
+// A crash inside Persist (the store loses power after some of its writes)
+// reports ErrPowerLoss and leaves a store that still loads.
+func TestPersistTornByPowerLoss(t *testing.T) {
+	for n := range 3 {
+		store := NewMemStore()
+		p, _ := openPersister(t, store)
+		store.FailAfter(n)
+		err := p.Persist(Ready{
+			Persist:  []*wire.Message{ppMessage(testPrePrepare(17, 0, "a"))},
+			Stable:   &wire.StateSnapshot{Sequence: 16},
+			Executed: []Executed{{Sequence: 16, PrePrepare: testPrePrepare(16, 0, "b")}},
+		})
+		if n < 3 && !errors.Is(err, ErrPowerLoss) {
+			t.Fatalf("power lost after %d operations: %v", n, err)
+		}
+		store.Crash()
+		_, d := openPersister(t, store)
+		if n == 0 && (len(d.Log) != 0 || d.Stable != nil) {
+			t.Fatalf("power lost before the first write, yet the store holds %v", d)
+		}
+	}
+}
