@@ -69,6 +69,10 @@ type Config struct {
 	// ClientQueueSize bounds each client stream's reply queue (default 256):
 	// there may be many clients, and replies are retransmitted on request.
 	ClientQueueSize int
+	// Clients, if not nil, are the only client keys admitted: any other
+	// client is refused at the connection. Nil admits every client (a
+	// testnet); the caller says so loudly.
+	Clients []crypto.PublicKey
 	// Logger receives connection events and rate-limited drop reports
 	// (default slog.Default()).
 	Logger *slog.Logger

@@ -78,6 +78,9 @@ func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
 	if len(pp.GetRequests()) > r.cfg.MaxBatchSize {
 		return r.drop(ErrMalformed, "batch of %d requests exceeds %d", len(pp.GetRequests()), r.cfg.MaxBatchSize)
 	}
+	if n := batchBytes(pp.GetRequests()); n > r.cfg.MaxBatchBytes {
+		return r.drop(ErrMalformed, "batch of %d bytes exceeds %d", n, r.cfg.MaxBatchBytes)
+	}
 	digests, err := r.checkBatch(pp.GetRequests())
 	if err != nil {
 		return err

@@ -31,6 +31,14 @@ type Config struct {
 	WindowSize uint64
 	// MaxBatchSize bounds the requests in one pre-prepare.
 	MaxBatchSize int
+	// MaxBatchBytes bounds the encoded requests of one pre-prepare, so that
+	// large requests can never build a message beyond MaxMessageSize.
+	MaxBatchBytes int
+	// MaxMessageSize is the largest message the transport carries (its frame
+	// limit). New refuses a configuration whose largest pre-prepare,
+	// VIEW-CHANGE, NEW-VIEW or state chunk could exceed it: a message that
+	// cannot be sent would stop the protocol for good.
+	MaxMessageSize int
 	// MaxInflightBatches bounds how far the primary proposes ahead of its own
 	// execution; requests arriving meanwhile gather into larger batches.
 	MaxInflightBatches uint64
@@ -42,6 +50,9 @@ type Config struct {
 	// MaxQueuedRequests bounds the primary's queue of requests not yet
 	// proposed; beyond it requests are dropped (clients retransmit).
 	MaxQueuedRequests int
+	// MaxQueuedPerClient bounds the requests of one client key in that
+	// queue. Keys are served round-robin, so a flooding key delays itself.
+	MaxQueuedPerClient int
 	// StatusTicks is how many ticks pass between Status messages.
 	StatusTicks uint64
 	// ResendLimit bounds how many sequence numbers one Status answer covers.
@@ -64,6 +75,9 @@ type Config struct {
 const (
 	DefaultCheckpointInterval = 64
 	DefaultMaxBatchSize       = 128
+	DefaultMaxBatchBytes      = 4 << 20
+	DefaultMaxMessageSize     = 16 << 20
+	DefaultMaxQueuedPerClient = 4096
 	DefaultMaxInflightBatches = 4
 	DefaultMaxSessions        = 4096
 	DefaultMaxOperationSize   = 1 << 20
@@ -89,6 +103,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatchSize == 0 {
 		c.MaxBatchSize = DefaultMaxBatchSize
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxQueuedPerClient == 0 {
+		c.MaxQueuedPerClient = DefaultMaxQueuedPerClient
 	}
 	if c.MaxInflightBatches == 0 {
 		c.MaxInflightBatches = DefaultMaxInflightBatches
@@ -152,6 +175,14 @@ func (c Config) validate() error {
 	case c.ViewChangeTicks > MaxViewChangeTicks:
 		// The timeout doubles up to 2^16 times; beyond this it would wrap.
 		return fmt.Errorf("%w: view change ticks: %d is above %d", ErrConfig, c.ViewChangeTicks, uint64(MaxViewChangeTicks))
+	case c.MaxBatchBytes < 1 || c.MaxOperationSize < 1 || c.MaxMessageSize < 1:
+		return fmt.Errorf("%w: max batch bytes %d, max operation size %d and max message size %d must be positive",
+			ErrConfig, c.MaxBatchBytes, c.MaxOperationSize, c.MaxMessageSize)
+	case maxRequestSize(c.MaxOperationSize) > c.MaxBatchBytes:
+		return fmt.Errorf("%w: max batch bytes: %d cannot hold one request of the largest operation (%d bytes encoded)",
+			ErrConfig, c.MaxBatchBytes, maxRequestSize(c.MaxOperationSize))
+	case c.MaxQueuedPerClient < 1 || c.MaxQueuedRequests < 1:
+		return fmt.Errorf("%w: max queued requests %d and per client %d must be positive", ErrConfig, c.MaxQueuedRequests, c.MaxQueuedPerClient)
 	}
-	return nil
+	return c.checkMessageSizes()
 }

@@ -3,6 +3,8 @@ package pbft
 import (
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -215,7 +217,7 @@ func (r *Replica) adoptStable(seq uint64, proof []*wire.Checkpoint) {
 // requeueHeld gives a new primary's queue every request it holds that the
 // new view did not already order, in a deterministic order.
 func (r *Replica) requeueHeld() {
-	r.queue = nil
+	r.queue.reset()
 	keys := make([]sessionKey, 0)
 	for k, cs := range r.clients {
 		if cs.pending != nil && !cs.ordered {
@@ -224,6 +226,9 @@ func (r *Replica) requeueHeld() {
 	}
 	slices.SortFunc(keys, compareSessionKeys)
 	for _, k := range keys {
-		r.queue = append(r.queue, queued{key: k, req: r.clients[k].pending})
+		req := r.clients[k].pending
+		if !r.queue.push(queued{key: k, req: req, size: proto.Size(req)}, r.cfg.MaxQueuedPerClient, r.cfg.MaxQueuedRequests) {
+			_ = r.drop(ErrQueueFull, "held request of a client whose queue is full")
+		}
 	}
 }

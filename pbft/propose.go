@@ -5,25 +5,20 @@ import (
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
-// queued is a request waiting at the primary for a batch.
-type queued struct {
-	key sessionKey
-	req *wire.Request
-}
-
 // maybePropose issues pre-prepares while the primary has queued requests and
 // the window has room: a batch goes out when the last one is done, or, up to
-// MaxInflightBatches awaiting execution, when the queue fills a whole batch.
-// Requests that arrive while a batch is in flight wait and form the next,
-// larger one: batching adapts to load without a timer, and every batch not
-// issued saves each replica a round of signatures.
+// MaxInflightBatches awaiting execution, when the queue fills a whole batch
+// (by count or by bytes). Requests that arrive while a batch is in flight
+// wait and form the next, larger one: batching adapts to load without a
+// timer, and every batch not issued saves each replica a round of
+// signatures.
 func (r *Replica) maybePropose() {
 	if !r.isPrimary() || !r.active {
 		return
 	}
-	for len(r.queue) > 0 && r.nextSeq < r.low+r.cfg.WindowSize {
-		if inflight := r.nextSeq - r.lastExec; inflight > 0 &&
-			(inflight >= r.cfg.MaxInflightBatches || len(r.queue) < r.cfg.MaxBatchSize) {
+	for r.queue.len() > 0 && r.nextSeq < r.low+r.cfg.WindowSize {
+		if inflight := r.nextSeq - min(r.lastExec, r.nextSeq); inflight > 0 &&
+			(inflight >= r.cfg.MaxInflightBatches || r.queue.len() < r.cfg.MaxBatchSize && r.queue.bytes < r.cfg.MaxBatchBytes) {
 			return
 		}
 		batch := r.takeBatch()
@@ -34,18 +29,13 @@ func (r *Replica) maybePropose() {
 	}
 }
 
-// takeBatch pops up to MaxBatchSize requests that are still each session's
+// takeBatch takes, round-robin across client keys, up to MaxBatchSize
+// requests and MaxBatchBytes bytes that are still each session's
 // outstanding, unordered request.
 func (r *Replica) takeBatch() []*wire.Request {
 	var batch []*wire.Request
-	n := 0
-	for n < len(r.queue) && len(batch) < r.cfg.MaxBatchSize {
-		q := r.queue[n]
-		n++
+	for _, q := range r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder) {
 		cs := r.clients[q.key]
-		if cs == nil || cs.pending != q.req || cs.ordered {
-			continue // executed, superseded or already ordered meanwhile
-		}
 		if !cs.verified { // held since before this replica became primary
 			if !r.verifyClient(q.req) {
 				cs.pending, cs.authentic = nil, false
@@ -56,10 +46,6 @@ func (r *Replica) takeBatch() []*wire.Request {
 		}
 		cs.ordered = true
 		batch = append(batch, q.req)
-	}
-	r.queue = r.queue[n:]
-	if len(r.queue) == 0 {
-		r.queue = nil // let the backing array go
 	}
 	return batch
 }

@@ -25,7 +25,7 @@ type Replica struct {
 
 	slots   map[uint64]*slot // (low, low+L]; never iterated for output order
 	clients map[sessionKey]*clientState
-	queue   []queued // at the primary: requests awaiting a batch, FIFO
+	queue   admission // at the primary: requests awaiting a batch, per client key
 
 	checkpoints   map[uint64]*checkpointVotes // (low, low+L]
 	ownCheckpoint map[uint64]*wire.Checkpoint // ours, for retransmission
@@ -227,7 +227,7 @@ type Retained struct {
 func (r *Replica) Retained() Retained {
 	rt := Retained{
 		Slots: len(r.slots), Checkpoints: len(r.checkpoints) + len(r.ownCheckpoint),
-		Snapshots: len(r.snapshots), Queued: len(r.queue), Sessions: len(r.clients),
+		Snapshots: len(r.snapshots), Queued: r.queue.len(), Sessions: len(r.clients),
 	}
 	for _, s := range r.slots {
 		rt.Bytes += proto.Size(s.prePrepare)

@@ -1,6 +1,8 @@
 package pbft
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -112,14 +114,30 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 		r.startTimer() // the primary must order it in time
 	}
 	if r.isPrimary() && r.active {
-		if len(r.queue) >= r.cfg.MaxQueuedRequests {
+		if !r.enqueue(queued{key: k, req: req, size: proto.Size(req)}) {
 			cs.pending = nil
-			return r.drop(ErrQueueFull, "%d requests queued", len(r.queue))
+			return r.drop(ErrQueueFull, "client's queue or the whole queue is full (%d requests)", r.queue.len())
 		}
-		r.queue = append(r.queue, queued{key: k, req: req})
 		r.maybePropose()
 	}
 	return nil
+}
+
+// enqueue adds q to the primary's queue, first clearing its key's FIFO of
+// requests that are no longer to be ordered when it is full.
+func (r *Replica) enqueue(q queued) bool {
+	if r.queue.push(q, r.cfg.MaxQueuedPerClient, r.cfg.MaxQueuedRequests) {
+		return true
+	}
+	r.queue.compact(q.key.client, func(q queued) bool { return !r.stillToOrder(q) })
+	return r.queue.push(q, r.cfg.MaxQueuedPerClient, r.cfg.MaxQueuedRequests)
+}
+
+// stillToOrder reports whether a queued request is still its session's
+// outstanding, unordered one.
+func (r *Replica) stillToOrder(q queued) bool {
+	cs := r.clients[q.key]
+	return cs != nil && cs.pending == q.req && !cs.ordered
 }
 
 // onRetransmission handles a request the replica already holds. A backup

@@ -27,7 +27,7 @@ func (r *Replica) startViewChange(v uint64) {
 	r.failedViews++ // reset when a request executes
 	r.view, r.active = v, false
 	r.stopTimer()
-	r.queue = nil
+	r.queue.reset()
 	r.newView = nil
 	r.ready.View = &ViewState{View: v, Changing: true}
 	vc := &wire.ViewChange{NewView: v, StableSequence: r.low, CheckpointProof: r.stableCert, Replica: r.cfg.ID}

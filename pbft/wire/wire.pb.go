@@ -43,6 +43,8 @@ type Message struct {
 	//	*Message_Status
 	//	*Message_FetchState
 	//	*Message_StateChunk
+	//	*Message_FetchBatch
+	//	*Message_Batch
 	Content       isMessage_Content `protobuf_oneof:"content"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -184,6 +186,24 @@ func (x *Message) GetStateChunk() *StateChunk {
 	return nil
 }
 
+func (x *Message) GetFetchBatch() *FetchBatch {
+	if x != nil {
+		if x, ok := x.Content.(*Message_FetchBatch); ok {
+			return x.FetchBatch
+		}
+	}
+	return nil
+}
+
+func (x *Message) GetBatch() *Batch {
+	if x != nil {
+		if x, ok := x.Content.(*Message_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isMessage_Content interface {
 	isMessage_Content()
 }
@@ -232,6 +252,14 @@ type Message_StateChunk struct {
 	StateChunk *StateChunk `protobuf:"bytes,12,opt,name=state_chunk,json=stateChunk,proto3,oneof"`
 }
 
+type Message_FetchBatch struct {
+	FetchBatch *FetchBatch `protobuf:"bytes,13,opt,name=fetch_batch,json=fetchBatch,proto3,oneof"`
+}
+
+type Message_Batch struct {
+	Batch *Batch `protobuf:"bytes,14,opt,name=batch,proto3,oneof"`
+}
+
 func (*Message_Request) isMessage_Content() {}
 
 func (*Message_Reply) isMessage_Content() {}
@@ -253,6 +281,10 @@ func (*Message_Status) isMessage_Content() {}
 func (*Message_FetchState) isMessage_Content() {}
 
 func (*Message_StateChunk) isMessage_Content() {}
+
+func (*Message_FetchBatch) isMessage_Content() {}
+
+func (*Message_Batch) isMessage_Content() {}
 
 // Request is a client operation. A client is a (client_key, session) pair:
 // one key may run many sessions, each with its own timestamp sequence.
@@ -751,7 +783,9 @@ func (x *Checkpoint) GetSignature() []byte {
 }
 
 // PreparedCertificate proves that a batch prepared: the pre-prepare and 2f
-// matching prepares from distinct backups.
+// matching prepares from distinct backups. Inside a VIEW-CHANGE the
+// pre-prepare carries its digest only, not its requests (signatures cover
+// the digest), so the message stays small whatever the batches weigh.
 type PreparedCertificate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PrePrepare    *PrePrepare            `protobuf:"bytes,1,opt,name=pre_prepare,json=prePrepare,proto3" json:"pre_prepare,omitempty"`
@@ -890,7 +924,9 @@ func (x *ViewChange) GetSignature() []byte {
 	return nil
 }
 
-// NewView starts new_view: 2f+1 view changes and the re-issued pre-prepares.
+// NewView starts new_view: 2f+1 view changes and the re-issued pre-prepares,
+// which carry digests only; a replica that lacks a batch fetches it
+// (FetchBatch) from the replicas that vouched for it.
 type NewView struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	View          uint64                 `protobuf:"varint,1,opt,name=view,proto3" json:"view,omitempty"`
@@ -1463,12 +1499,144 @@ func (x *StableProof) GetCertificate() []*Checkpoint {
 	return nil
 }
 
+// FetchBatch asks a replica for the requests of the batch with digest, which
+// a NEW-VIEW re-issues at sequence.
+type FetchBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Replica       uint32                 `protobuf:"varint,3,opt,name=replica,proto3" json:"replica,omitempty"` // the replica asking
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchBatch) Reset() {
+	*x = FetchBatch{}
+	mi := &file_wire_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchBatch) ProtoMessage() {}
+
+func (x *FetchBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchBatch.ProtoReflect.Descriptor instead.
+func (*FetchBatch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *FetchBatch) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *FetchBatch) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *FetchBatch) GetReplica() uint32 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
+// Batch answers FetchBatch: the requests whose batch digest is digest. The
+// digest proves them, whoever sends them.
+type Batch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Requests      []*Request             `protobuf:"bytes,3,rep,name=requests,proto3" json:"requests,omitempty"`
+	Replica       uint32                 `protobuf:"varint,4,opt,name=replica,proto3" json:"replica,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Batch) Reset() {
+	*x = Batch{}
+	mi := &file_wire_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Batch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Batch) ProtoMessage() {}
+
+func (x *Batch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Batch.ProtoReflect.Descriptor instead.
+func (*Batch) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Batch) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *Batch) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *Batch) GetRequests() []*Request {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *Batch) GetReplica() uint32 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
 var File_wire_proto protoreflect.FileDescriptor
 
 const file_wire_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"wire.proto\x12\x0fbulwark.wire.v1\"\x92\x05\n" +
+	"wire.proto\x12\x0fbulwark.wire.v1\"\x82\x06\n" +
 	"\aMessage\x124\n" +
 	"\arequest\x18\x01 \x01(\v2\x18.bulwark.wire.v1.RequestH\x00R\arequest\x12.\n" +
 	"\x05reply\x18\x02 \x01(\v2\x16.bulwark.wire.v1.ReplyH\x00R\x05reply\x12>\n" +
@@ -1487,7 +1655,10 @@ const file_wire_proto_rawDesc = "" +
 	" \x01(\v2\x1b.bulwark.wire.v1.FetchStateH\x00R\n" +
 	"fetchState\x12>\n" +
 	"\vstate_chunk\x18\f \x01(\v2\x1b.bulwark.wire.v1.StateChunkH\x00R\n" +
-	"stateChunkB\t\n" +
+	"stateChunk\x12>\n" +
+	"\vfetch_batch\x18\r \x01(\v2\x1b.bulwark.wire.v1.FetchBatchH\x00R\n" +
+	"fetchBatch\x12.\n" +
+	"\x05batch\x18\x0e \x01(\v2\x16.bulwark.wire.v1.BatchH\x00R\x05batchB\t\n" +
 	"\acontentJ\x04\b\v\x10\f\"\xb9\x01\n" +
 	"\aRequest\x12\x1d\n" +
 	"\n" +
@@ -1590,7 +1761,17 @@ const file_wire_proto_rawDesc = "" +
 	"\areplica\x18\x05 \x01(\rR\areplica\"h\n" +
 	"\vStableProof\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
-	"\vcertificate\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificateB*Z(github.com/bulwark-bft/bulwark/pbft/wireb\x06proto3"
+	"\vcertificate\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificate\"Z\n" +
+	"\n" +
+	"FetchBatch\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x18\n" +
+	"\areplica\x18\x03 \x01(\rR\areplica\"\x8b\x01\n" +
+	"\x05Batch\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\x124\n" +
+	"\brequests\x18\x03 \x03(\v2\x18.bulwark.wire.v1.RequestR\brequests\x12\x18\n" +
+	"\areplica\x18\x04 \x01(\rR\areplicaB*Z(github.com/bulwark-bft/bulwark/pbft/wireb\x06proto3"
 
 var (
 	file_wire_proto_rawDescOnce sync.Once
@@ -1604,7 +1785,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_wire_proto_goTypes = []any{
 	(*Message)(nil),             // 0: bulwark.wire.v1.Message
 	(*Request)(nil),             // 1: bulwark.wire.v1.Request
@@ -1623,6 +1804,8 @@ var file_wire_proto_goTypes = []any{
 	(*ReplyCacheEntry)(nil),     // 14: bulwark.wire.v1.ReplyCacheEntry
 	(*StateSnapshot)(nil),       // 15: bulwark.wire.v1.StateSnapshot
 	(*StableProof)(nil),         // 16: bulwark.wire.v1.StableProof
+	(*FetchBatch)(nil),          // 17: bulwark.wire.v1.FetchBatch
+	(*Batch)(nil),               // 18: bulwark.wire.v1.Batch
 }
 var file_wire_proto_depIdxs = []int32{
 	1,  // 0: bulwark.wire.v1.Message.request:type_name -> bulwark.wire.v1.Request
@@ -1636,23 +1819,26 @@ var file_wire_proto_depIdxs = []int32{
 	10, // 8: bulwark.wire.v1.Message.status:type_name -> bulwark.wire.v1.Status
 	11, // 9: bulwark.wire.v1.Message.fetch_state:type_name -> bulwark.wire.v1.FetchState
 	12, // 10: bulwark.wire.v1.Message.state_chunk:type_name -> bulwark.wire.v1.StateChunk
-	1,  // 11: bulwark.wire.v1.PrePrepare.requests:type_name -> bulwark.wire.v1.Request
-	3,  // 12: bulwark.wire.v1.PreparedCertificate.pre_prepare:type_name -> bulwark.wire.v1.PrePrepare
-	4,  // 13: bulwark.wire.v1.PreparedCertificate.prepares:type_name -> bulwark.wire.v1.Prepare
-	6,  // 14: bulwark.wire.v1.ViewChange.checkpoint_proof:type_name -> bulwark.wire.v1.Checkpoint
-	7,  // 15: bulwark.wire.v1.ViewChange.prepared:type_name -> bulwark.wire.v1.PreparedCertificate
-	8,  // 16: bulwark.wire.v1.NewView.view_changes:type_name -> bulwark.wire.v1.ViewChange
-	3,  // 17: bulwark.wire.v1.NewView.pre_prepares:type_name -> bulwark.wire.v1.PrePrepare
-	6,  // 18: bulwark.wire.v1.StateChunk.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	14, // 19: bulwark.wire.v1.StateBlob.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
-	14, // 20: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
-	6,  // 21: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	6,  // 22: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	17, // 11: bulwark.wire.v1.Message.fetch_batch:type_name -> bulwark.wire.v1.FetchBatch
+	18, // 12: bulwark.wire.v1.Message.batch:type_name -> bulwark.wire.v1.Batch
+	1,  // 13: bulwark.wire.v1.PrePrepare.requests:type_name -> bulwark.wire.v1.Request
+	3,  // 14: bulwark.wire.v1.PreparedCertificate.pre_prepare:type_name -> bulwark.wire.v1.PrePrepare
+	4,  // 15: bulwark.wire.v1.PreparedCertificate.prepares:type_name -> bulwark.wire.v1.Prepare
+	6,  // 16: bulwark.wire.v1.ViewChange.checkpoint_proof:type_name -> bulwark.wire.v1.Checkpoint
+	7,  // 17: bulwark.wire.v1.ViewChange.prepared:type_name -> bulwark.wire.v1.PreparedCertificate
+	8,  // 18: bulwark.wire.v1.NewView.view_changes:type_name -> bulwark.wire.v1.ViewChange
+	3,  // 19: bulwark.wire.v1.NewView.pre_prepares:type_name -> bulwark.wire.v1.PrePrepare
+	6,  // 20: bulwark.wire.v1.StateChunk.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	14, // 21: bulwark.wire.v1.StateBlob.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
+	14, // 22: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
+	6,  // 23: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	6,  // 24: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	1,  // 25: bulwark.wire.v1.Batch.requests:type_name -> bulwark.wire.v1.Request
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1672,6 +1858,8 @@ func file_wire_proto_init() {
 		(*Message_Status)(nil),
 		(*Message_FetchState)(nil),
 		(*Message_StateChunk)(nil),
+		(*Message_FetchBatch)(nil),
+		(*Message_Batch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1679,7 +1867,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,117 @@
+package pbft
+
+import "github.com/bulwark-bft/bulwark/pbft/wire"
+
+// queued is a request waiting at the primary for a batch.
+type queued struct {
+	key  sessionKey
+	req  *wire.Request
+	size int // encoded bytes, counted against MaxBatchBytes
+}
+
+// admission is the primary's queue of requests awaiting a batch: one FIFO
+// per client key, served round-robin, so a key that floods the primary
+// delays its own requests only. Each key's FIFO and the total are bounded;
+// what does not fit is dropped and counted, and the client retransmits.
+type admission struct {
+	byKey map[string][]queued
+	ring  []string // keys with queued requests, in the order they are served
+	next  int      // where in ring the next batch starts
+	total int      // queued requests
+	bytes int      // their encoded size
+}
+
+func (a *admission) len() int { return a.total }
+
+func (a *admission) reset() { *a = admission{} }
+
+// push queues q at the back of its key's FIFO. It reports false when the
+// key's FIFO or the whole queue is full.
+func (a *admission) push(q queued, perKey, total int) bool {
+	if a.byKey == nil {
+		a.byKey = make(map[string][]queued)
+	}
+	fifo := a.byKey[q.key.client]
+	if len(fifo) >= perKey || a.total >= total {
+		return false
+	}
+	if len(fifo) == 0 {
+		a.ring = append(a.ring, q.key.client)
+	}
+	a.byKey[q.key.client] = append(fifo, q)
+	a.total++
+	a.bytes += q.size
+	return true
+}
+
+// compact drops from key's FIFO the entries stale reports as such (executed,
+// superseded or already ordered), so a client that replaces its requests
+// does not fill its share with dead entries.
+func (a *admission) compact(key string, stale func(queued) bool) {
+	fifo := a.byKey[key]
+	kept := fifo[:0]
+	for _, q := range fifo {
+		if stale(q) {
+			a.total--
+			a.bytes -= q.size
+			continue
+		}
+		kept = append(kept, q)
+	}
+	a.byKey[key] = kept
+	if len(kept) == 0 {
+		a.dropKey(key)
+	}
+}
+
+// dropKey removes key from the ring once its FIFO is empty.
+func (a *admission) dropKey(key string) {
+	delete(a.byKey, key)
+	for i, k := range a.ring {
+		if k == key {
+			a.ring = append(a.ring[:i], a.ring[i+1:]...)
+			if a.next > i {
+				a.next--
+			}
+			break
+		}
+	}
+	if a.next >= len(a.ring) {
+		a.next = 0
+	}
+}
+
+// take fills a batch round-robin, one request per key per pass: at most
+// maxCount requests and maxBytes bytes (but always the first valid one).
+// usable reports whether a queued request is still to be ordered; those
+// that are not are discarded on the way.
+func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool) []queued {
+	var batch []queued
+	size := 0
+	for a.total > 0 && len(batch) < maxCount {
+		if a.next >= len(a.ring) {
+			a.next = 0
+		}
+		key := a.ring[a.next]
+		fifo := a.byKey[key]
+		q := fifo[0]
+		ok := usable(q)
+		if ok && len(batch) > 0 && size+q.size > maxBytes {
+			return batch // full by bytes; q waits at the head of its FIFO
+		}
+		if ok {
+			batch = append(batch, q)
+			size += q.size
+		}
+		fifo[0] = queued{}
+		a.byKey[key] = fifo[1:]
+		a.total--
+		a.bytes -= q.size
+		if len(fifo) == 1 {
+			a.dropKey(key) // a.next now names the key after it
+		} else {
+			a.next++
+		}
+	}
+	return batch
+}
