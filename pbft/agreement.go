@@ -16,6 +16,10 @@ type slot struct {
 
 	prepared  bool
 	committed bool
+	// needBatch: the pre-prepare came as a digest (a NEW-VIEW re-issued
+	// it, or it was restored so) and its requests are being fetched;
+	// execution waits for them.
+	needBatch bool
 }
 
 // slot returns the log entry for seq, creating it. Callers check the window
@@ -63,16 +67,45 @@ func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
 	if r.isPrimary() {
 		return r.drop(ErrNotPrimary, "the primary accepts no pre-prepares")
 	}
-	if s := r.slots[pp.GetSequence()]; s != nil && s.prePrepare != nil {
-		if s.digest == d {
-			r.stats.Duplicates++
-			return nil
-		}
-		r.noteEquivocation(pp.GetReplica(), &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: s.prePrepare}},
-			&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
-		return r.drop(ErrConflict, "another digest already accepted at sequence %d", pp.GetSequence())
+	if err := r.checkSlotFree(pp, d); err != nil || r.slots[pp.GetSequence()] != nil && r.slots[pp.GetSequence()].prePrepare != nil {
+		return err
 	}
 	if err := r.verifyReplica(pp.GetReplica(), prePrepareTranscript(r.cfg.ClusterID, pp, d), pp.GetSignature()); err != nil {
+		return err
+	}
+	if !r.holdsBatch(pp, d) {
+		// Its digest only (resent after the primary released the batch):
+		// fetch the requests, then check and accept it.
+		r.wantBatch(pp.GetSequence(), d, []uint32{pp.GetReplica()}, pp)
+		return nil
+	}
+	return r.checkNormalPrePrepare(pp, d)
+}
+
+// checkSlotFree refuses a pre-prepare for a slot that holds another digest
+// (keeping the pair as evidence) and counts a repeat of the one it holds.
+func (r *Replica) checkSlotFree(pp *wire.PrePrepare, d crypto.Digest) error {
+	s := r.slots[pp.GetSequence()]
+	if s == nil || s.prePrepare == nil {
+		return nil
+	}
+	if s.digest == d {
+		r.stats.Duplicates++
+		return nil
+	}
+	r.noteEquivocation(pp.GetReplica(), &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: s.prePrepare}},
+		&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
+	return r.drop(ErrConflict, "another digest already accepted at sequence %d", pp.GetSequence())
+}
+
+// checkNormalPrePrepare checks the batch of a validly signed pre-prepare of
+// the current view (the requests may have been fetched since it arrived)
+// and accepts it.
+func (r *Replica) checkNormalPrePrepare(pp *wire.PrePrepare, d crypto.Digest) error {
+	if pp.GetView() != r.view || !r.active || !r.inWindow(pp.GetSequence()) {
+		return r.drop(ErrWrongView, "pre-prepare for view %d at %d, no longer acceptable", pp.GetView(), pp.GetSequence())
+	}
+	if err := r.checkSlotFree(pp, d); err != nil || r.slots[pp.GetSequence()] != nil && r.slots[pp.GetSequence()].prePrepare != nil {
 		return err
 	}
 	if len(pp.GetRequests()) > r.cfg.MaxBatchSize {
@@ -142,7 +175,7 @@ func (r *Replica) markOrdered(req *wire.Request, d crypto.Digest) {
 		if cs.pending != nil && cs.pending.GetTimestamp() > req.GetTimestamp() {
 			return
 		}
-		cs.pending, cs.pendingDigest, cs.verified = req, d, false
+		r.setPending(k, cs, req, d)
 	}
 	cs.authentic, cs.ordered = true, true
 }
@@ -243,10 +276,10 @@ func (r *Replica) maybeCommitted(s *slot) {
 	r.executeCommitted()
 }
 
-// preparedCertificate is the proof that s prepared: its pre-prepare and the
-// matching prepares of backups.
+// preparedCertificate is the proof that s prepared: its pre-prepare (the
+// digest, not the batch) and the matching prepares of backups.
 func (r *Replica) preparedCertificate(s *slot) *wire.PreparedCertificate {
-	cert := &wire.PreparedCertificate{PrePrepare: s.prePrepare}
+	cert := &wire.PreparedCertificate{PrePrepare: header(s.prePrepare)}
 	primary := int(r.q.primary(s.prePrepare.GetView()))
 	for i, p := range s.prepares {
 		if i != primary && string(p.GetDigest()) == string(s.digest[:]) {

@@ -1,9 +1,6 @@
 package pbft
 
 import (
-	"cmp"
-	"slices"
-
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -23,55 +20,48 @@ func (r *Replica) votes(seq uint64) *checkpointVotes {
 	return v
 }
 
-// StateDigest covers the service state and the reply cache: the cache is
-// replicated state too, or exactly-once breaks after a state transfer.
+// StateDigest is the digest of the current replicated state (the service's
+// and the client table's), as a checkpoint taken now would certify it. It
+// encodes and hashes the whole state: tests and simulations compare states
+// with it; a driver answering status queries uses CheckpointDigest.
 func (r *Replica) StateDigest() crypto.Digest {
-	return crypto.Hash(crypto.NewTranscript(tagState, r.cfg.ClusterID).
-		Digest(r.svc.Digest()).
-		Digest(r.replyCacheDigest()).
-		Sum())
-}
-
-func (r *Replica) replyCacheDigest() crypto.Digest {
-	return replyCacheDigest(r.cfg.ClusterID, r.replyCache())
-}
-
-func replyCacheDigest(cluster string, entries []*wire.ReplyCacheEntry) crypto.Digest {
-	t := crypto.NewTranscript("reply-cache", cluster).Uint64(uint64(len(entries)))
-	for _, e := range entries {
-		t.Bytes(e.GetClientKey()).Uint64(e.GetSession()).Uint64(e.GetTimestamp()).Bytes(e.GetResult())
+	blob, err := r.stateBlob()
+	if err != nil {
+		return crypto.Digest{}
 	}
-	return crypto.Hash(t.Sum())
+	t := buildTree(r.cfg.ClusterID, blob, r.cfg.StateChunkSize)
+	return stateDigestOf(r.cfg.ClusterID, t.root(), len(blob))
 }
 
-// replyCache lists the executed sessions' entries in canonical order.
-func (r *Replica) replyCache() []*wire.ReplyCacheEntry {
-	if bug(BugReplyCacheNotSnapshotted) {
-		return nil
-	}
-	keys := make([]sessionKey, 0, len(r.clients))
-	for k, cs := range r.clients {
-		if cs.lastTS > 0 { // pending requests differ between replicas; executed ones do not
-			keys = append(keys, k)
+// CheckpointDigest is the sequence number and state digest of this
+// replica's latest checkpoint (0 and the initial state's digest before the
+// first): known without computing anything.
+func (r *Replica) CheckpointDigest() (uint64, crypto.Digest) {
+	var best *wire.Checkpoint
+	for seq, cp := range r.ownCheckpoint {
+		if seq <= r.lastExec && (best == nil || seq > best.GetSequence()) {
+			best = cp
 		}
 	}
-	slices.SortFunc(keys, compareSessionKeys)
-	out := make([]*wire.ReplyCacheEntry, len(keys))
-	for i, k := range keys {
-		cs := r.clients[k]
-		out[i] = &wire.ReplyCacheEntry{ClientKey: []byte(k.client), Session: k.session, Timestamp: cs.lastTS, Result: cs.lastResult}
+	if best == nil {
+		if r.genesis == nil {
+			d := r.StateDigest()
+			r.genesis = &d
+		}
+		return 0, *r.genesis
 	}
-	return out
+	return best.GetSequence(), crypto.Digest(best.GetStateDigest())
 }
 
-func compareSessionKeys(a, b sessionKey) int {
-	return cmp.Or(cmp.Compare(a.client, b.client), cmp.Compare(a.session, b.session))
-}
-
-// takeCheckpoint multicasts this replica's checkpoint after executing seq.
+// takeCheckpoint evicts sessions by the table's rule, keeps the state and
+// multicasts this replica's checkpoint after executing seq.
 func (r *Replica) takeCheckpoint(seq uint64) {
-	r.keepSnapshot(seq)
-	d := r.StateDigest()
+	r.evictSessions(seq)
+	snap, ok := r.keepSnapshot(seq)
+	if !ok {
+		return // a service that cannot snapshot cannot checkpoint
+	}
+	d := snap.digest
 	cp := &wire.Checkpoint{Sequence: seq, StateDigest: d[:], Replica: r.cfg.ID}
 	cp.Signature = r.cfg.Signer.Sign(checkpointTranscript(r.cfg.ClusterID, cp, d))
 	r.ownCheckpoint[seq] = cp
@@ -192,10 +182,8 @@ func (r *Replica) collectGarbage() {
 // announceStable hands the new stable checkpoint, with the state it covers,
 // to the driver to persist.
 func (r *Replica) announceStable() {
-	snap := r.snapshots[r.low]
 	r.ready.Stable = &wire.StateSnapshot{
-		Sequence: r.low, ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
-		Certificate: r.stableCert, Replica: r.cfg.ID,
+		Sequence: r.low, State: r.snapshots[r.low].blob, Certificate: r.stableCert, Replica: r.cfg.ID,
 	}
 }
 

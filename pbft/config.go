@@ -53,6 +53,21 @@ type Config struct {
 	// MaxQueuedPerClient bounds the requests of one client key in that
 	// queue. Keys are served round-robin, so a flooding key delays itself.
 	MaxQueuedPerClient int
+	// MaxClientSessions and MaxReplyCacheBytes bound the replicated client
+	// table (each session's last timestamp and result) at every checkpoint;
+	// ClientIdleSequences evicts sessions idle that long (0: never for
+	// idleness); MaxClientFloors bounds the per-key floors evicted sessions
+	// leave. See clients.go. They decide what executes, so every replica
+	// must use the same values.
+	MaxClientSessions   int
+	MaxReplyCacheBytes  int
+	ClientIdleSequences uint64
+	MaxClientFloors     int
+	// MaxHeldBytes bounds the bytes of outstanding client requests (held
+	// until they execute, at every replica); MaxHeldBytesPerClient is one
+	// key's share. Past MaxHeldBytes only keys below an even share are
+	// admitted, up to twice MaxHeldBytes.
+	MaxHeldBytes, MaxHeldBytesPerClient int
 	// StatusTicks is how many ticks pass between Status messages.
 	StatusTicks uint64
 	// ResendLimit bounds how many sequence numbers one Status answer covers.
@@ -78,6 +93,12 @@ const (
 	DefaultMaxBatchBytes      = 4 << 20
 	DefaultMaxMessageSize     = 16 << 20
 	DefaultMaxQueuedPerClient = 4096
+	DefaultMaxHeldBytes       = 64 << 20
+	DefaultMaxClientSessions  = 1 << 16
+	DefaultMaxReplyCacheBytes = 32 << 20
+	DefaultClientIdleSeqs     = 1 << 16
+	DefaultMaxClientFloors    = 1 << 16
+	DefaultMaxHeldPerClient   = 16 << 20
 	DefaultMaxInflightBatches = 4
 	DefaultMaxSessions        = 4096
 	DefaultMaxOperationSize   = 1 << 20
@@ -113,6 +134,24 @@ func (c Config) withDefaults() Config {
 	if c.MaxQueuedPerClient == 0 {
 		c.MaxQueuedPerClient = DefaultMaxQueuedPerClient
 	}
+	if c.MaxClientSessions == 0 {
+		c.MaxClientSessions = DefaultMaxClientSessions
+	}
+	if c.MaxReplyCacheBytes == 0 {
+		c.MaxReplyCacheBytes = DefaultMaxReplyCacheBytes
+	}
+	if c.ClientIdleSequences == 0 {
+		c.ClientIdleSequences = DefaultClientIdleSeqs
+	}
+	if c.MaxClientFloors == 0 {
+		c.MaxClientFloors = DefaultMaxClientFloors
+	}
+	if c.MaxHeldBytes == 0 {
+		c.MaxHeldBytes = DefaultMaxHeldBytes
+	}
+	if c.MaxHeldBytesPerClient == 0 {
+		c.MaxHeldBytesPerClient = DefaultMaxHeldPerClient
+	}
 	if c.MaxInflightBatches == 0 {
 		c.MaxInflightBatches = DefaultMaxInflightBatches
 	}
@@ -146,17 +185,20 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// CheckLimits checks, with defaults filled in, the protocol parameters all
+// replicas share (replica count, window, batch and message sizes, timeouts),
+// without the identity, keys and service New also needs: a cluster file can
+// be checked with it before any replica starts.
+func (c Config) CheckLimits() error {
+	return c.withDefaults().checkLimits()
+}
+
 func (c Config) validate() error {
-	if _, err := newQuorum(len(c.Replicas)); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+	if err := c.checkLimits(); err != nil {
+		return err
 	}
 	if int(c.ID) >= len(c.Replicas) {
 		return fmt.Errorf("%w: id: %d is not below the %d replicas", ErrConfig, c.ID, len(c.Replicas))
-	}
-	for i, k := range c.Replicas {
-		if len(k) == 0 {
-			return fmt.Errorf("%w: replicas[%d]: empty public key", ErrConfig, i)
-		}
 	}
 	switch {
 	case c.Signer == nil:
@@ -167,6 +209,20 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: verifier: missing", ErrConfig)
 	case c.Service == nil:
 		return fmt.Errorf("%w: service: missing", ErrConfig)
+	}
+	return nil
+}
+
+func (c Config) checkLimits() error {
+	if _, err := newQuorum(len(c.Replicas)); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	for i, k := range c.Replicas {
+		if len(k) == 0 {
+			return fmt.Errorf("%w: replicas[%d]: empty public key", ErrConfig, i)
+		}
+	}
+	switch {
 	case c.WindowSize/2 < c.CheckpointInterval || c.WindowSize%c.CheckpointInterval != 0: // not 2*interval: it wraps
 		return fmt.Errorf("%w: window size: %d is not a multiple of the checkpoint interval %d of at least twice it",
 			ErrConfig, c.WindowSize, c.CheckpointInterval)
@@ -181,6 +237,9 @@ func (c Config) validate() error {
 	case maxRequestSize(c.MaxOperationSize) > c.MaxBatchBytes:
 		return fmt.Errorf("%w: max batch bytes: %d cannot hold one request of the largest operation (%d bytes encoded)",
 			ErrConfig, c.MaxBatchBytes, maxRequestSize(c.MaxOperationSize))
+	case c.MaxHeldBytesPerClient < maxRequestSize(c.MaxOperationSize) || c.MaxHeldBytes < c.MaxHeldBytesPerClient:
+		return fmt.Errorf("%w: max held bytes %d, per client %d: a client must be able to hold one largest request (%d bytes), and all of them together at least one client's share",
+			ErrConfig, c.MaxHeldBytes, c.MaxHeldBytesPerClient, maxRequestSize(c.MaxOperationSize))
 	case c.MaxQueuedPerClient < 1 || c.MaxQueuedRequests < 1:
 		return fmt.Errorf("%w: max queued requests %d and per client %d must be positive", ErrConfig, c.MaxQueuedRequests, c.MaxQueuedPerClient)
 	}

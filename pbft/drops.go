@@ -45,6 +45,11 @@ type Stats struct {
 	StateTransfers uint64
 	// Equivocations counts proven equivocations (see Replica.Evidence).
 	Equivocations uint64
+	// EvictedSessions counts sessions evicted from the client table.
+	EvictedSessions uint64
+	// RateLimited counts peers' Status and FetchState messages left
+	// unanswered because the peer asked faster than its per-peer rate.
+	RateLimited uint64
 }
 
 func newStats() Stats {

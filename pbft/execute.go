@@ -5,7 +5,7 @@ package pbft
 func (r *Replica) executeCommitted() {
 	for {
 		s := r.slots[r.lastExec+1]
-		if s == nil || !s.committed {
+		if s == nil || !s.committed || s.needBatch {
 			return
 		}
 		r.execute(r.lastExec+1, s)
@@ -24,12 +24,17 @@ func (r *Replica) execute(seq uint64, s *slot) {
 	ops := make([][]byte, 0, len(reqs))
 	run := make([]int, 0, len(reqs))
 	for i, req := range reqs {
-		cs := r.clientState(keyOf(req))
+		k := keyOf(req)
+		if r.belowFloor(k, r.clients[k], req.GetTimestamp()) && !bug(BugExecuteWithoutTimestampCheck) {
+			ex.Skipped[i] = true // its session was evicted: it may be a replay
+			continue
+		}
+		cs := r.clientState(k)
 		if req.GetTimestamp() <= cs.lastTS && !bug(BugExecuteWithoutTimestampCheck) {
 			ex.Skipped[i] = true
 			continue
 		}
-		cs.lastTS = req.GetTimestamp() // a later copy in this batch is skipped
+		cs.lastTS, cs.lastSeq = req.GetTimestamp(), seq // a later copy in this batch is skipped
 		ops = append(ops, req.GetOperation())
 		run = append(run, i)
 	}
@@ -45,7 +50,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 		if cs.lastTS == reqs[i].GetTimestamp() {
 			cs.lastResult, cs.lastView = res, r.view
 			if cs.pending != nil && cs.pending.GetTimestamp() <= cs.lastTS {
-				cs.pending, cs.ordered, cs.authentic = nil, false, false
+				r.clearPending(k, cs)
 			}
 		}
 		r.reply(k, reqs[i].GetTimestamp(), r.view, res, false)
@@ -59,6 +64,10 @@ func (r *Replica) execute(seq uint64, s *slot) {
 	r.stats.ExecutedBatches++
 	r.stats.ExecutedRequests += uint64(len(run))
 	r.ready.Executed = append(r.ready.Executed, ex)
+	// The requests are durable (the pre-prepare's record, or the committed
+	// batch's) and no longer needed here: peers that lack them fetch them
+	// from the store. Memory holds only batches awaiting execution.
+	s.prePrepare = header(s.prePrepare)
 	if seq%r.cfg.CheckpointInterval == 0 {
 		r.takeCheckpoint(seq)
 	}

@@ -18,6 +18,7 @@ type testCluster struct {
 	reps    []*Replica
 	signers []crypto.Signer
 	client  crypto.Signer
+	scheme  *cryptotest.Scheme
 	pending []sent
 	replies []*wire.Reply
 	nextTS  uint64
@@ -31,7 +32,7 @@ type sent struct {
 func newTestCluster(t *testing.T, n int, tune func(*Config)) *testCluster {
 	t.Helper()
 	scheme := cryptotest.NewScheme(7)
-	c := &testCluster{t: t, client: scheme.NewSigner("client"), nextTS: 1}
+	c := &testCluster{t: t, client: scheme.NewSigner("client"), scheme: scheme, nextTS: 1}
 	pubs := make([]crypto.PublicKey, n)
 	for i := range n {
 		c.signers = append(c.signers, scheme.NewSigner(fmt.Sprintf("replica-%d", i)))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -58,8 +59,12 @@ func (h *harness) describe(m *wire.Message, sender int) string {
 		for i, req := range pp.GetRequests() {
 			names[i] = h.reqName(req)
 		}
-		return fmt.Sprintf("PRE-PREPARE v=%d s=%d d=%s [%s]%s", pp.GetView(), pp.GetSequence(), short(pp.GetDigest()),
-			strings.Join(names, " "), signedAs(pp.GetReplica()))
+		batch := "[" + strings.Join(names, " ") + "]"
+		if null := pbft.BatchDigest(clusterID, nil); len(names) == 0 && string(pp.GetDigest()) != string(null[:]) {
+			batch = "(digest only)"
+		}
+		return fmt.Sprintf("PRE-PREPARE v=%d s=%d d=%s %s%s", pp.GetView(), pp.GetSequence(), short(pp.GetDigest()),
+			batch, signedAs(pp.GetReplica()))
 	case *wire.Message_Prepare:
 		p := c.Prepare
 		return fmt.Sprintf("PREPARE v=%d s=%d d=%s%s", p.GetView(), p.GetSequence(), short(p.GetDigest()), signedAs(p.GetReplica()))

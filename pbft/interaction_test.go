@@ -236,6 +236,14 @@ func (h *harness) deliver(e envelope) {
 		h.toClient(e)
 		return
 	}
+	if fb := e.msg.GetFetchBatch(); fb != nil {
+		// The driver answers these from the replica's store.
+		if answer := h.persisters[e.toID].AnswerFetchBatch(fb); answer != nil && e.fromID >= 0 {
+			h.printf("  sends to %d from its store: %s\n", e.fromID, h.describe(answer, e.toID))
+			h.send(e.to, e.from, answer)
+		}
+		return
+	}
 	from := pbft.FromReplica(uint32(e.fromID))
 	if e.fromID < 0 {
 		from = pbft.FromClient(h.clients[e.from].signer.PublicKey())
@@ -362,7 +370,7 @@ func unbound(d pbft.Durable, r *pbft.Replica, id int, m *wire.Message) string {
 	}
 	holds := func(want *wire.Message) bool {
 		for _, l := range d.Log {
-			if proto.Equal(l, want) {
+			if sameStatement(l, want) {
 				return true
 			}
 		}
@@ -394,6 +402,16 @@ func unbound(d pbft.Durable, r *pbft.Replica, id int, m *wire.Message) string {
 		}
 	}
 	return ""
+}
+
+// sameStatement: a and b say the same thing; a pre-prepare binds its
+// digest whether or not it carries the requests.
+func sameStatement(a, b *wire.Message) bool {
+	if pa, pb := a.GetPrePrepare(), b.GetPrePrepare(); pa != nil && pb != nil {
+		return pa.GetView() == pb.GetView() && pa.GetSequence() == pb.GetSequence() &&
+			pa.GetReplica() == pb.GetReplica() && string(pa.GetDigest()) == string(pb.GetDigest())
+	}
+	return proto.Equal(a, b)
 }
 
 // crash stops replica id: nothing reaches it until restart, and its store

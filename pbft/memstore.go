@@ -155,6 +155,25 @@ func (m *MemStore) Load() ([]Record, error) {
 	return recs, nil
 }
 
+// LoadAt implements Storage, pending writes included.
+func (m *MemStore) LoadAt(kind RecordKind, seq uint64) ([]Record, error) {
+	var out []Record
+	seen := make(map[memKey]bool)
+	for i := len(m.pending) - 1; i >= 0; i-- { // the latest write of a key wins
+		r := m.pending[i]
+		if k := keyOfRecord(r); r.Kind == kind && r.Sequence == seq && !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	for k, r := range m.durable {
+		if k.kind == kind && k.seq == seq && !seen[k] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // Clone returns an independent copy of the store, pending writes included.
 func (m *MemStore) Clone() *MemStore {
 	c := &MemStore{durable: make(map[memKey]Record, len(m.durable)), snapSeq: m.snapSeq, left: -1, ops: m.ops}

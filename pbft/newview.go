@@ -3,6 +3,8 @@ package pbft
 import (
 	"slices"
 
+	"github.com/bulwark-bft/bulwark/crypto"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/pbft/wire"
@@ -45,7 +47,7 @@ func (r *Replica) planNewView(v uint64, vcs []*wire.ViewChange) newViewPlan {
 	for s := plan.stable + 1; s <= maxS; s++ {
 		pp := &wire.PrePrepare{View: v, Sequence: s, Digest: null[:], Replica: r.q.primary(v)}
 		if b := best[s]; b != nil {
-			pp.Digest, pp.Requests = b.GetDigest(), b.GetRequests()
+			pp.Digest = b.GetDigest()
 		}
 		plan.prePrepares = append(plan.prePrepares, pp)
 	}
@@ -122,11 +124,11 @@ func (r *Replica) onNewView(from From, nv *wire.NewView) error {
 			string(pp.GetDigest()) != string(want.GetDigest()) {
 			return r.drop(ErrConflict, "new view %d: pre-prepare %d differs from the one the view changes give", v, pp.GetSequence())
 		}
+		if len(pp.GetRequests()) > 0 {
+			return r.drop(ErrMalformed, "new view %d: pre-prepare %d carries its batch", v, pp.GetSequence())
+		}
 		d, _ := digestOf(pp.GetDigest())
 		if err := r.verifyReplica(pp.GetReplica(), prePrepareTranscript(r.cfg.ClusterID, pp, d), pp.GetSignature()); err != nil {
-			return err
-		}
-		if err := r.checkBatchDigest(pp, d); err != nil {
 			return err
 		}
 	}
@@ -153,7 +155,17 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 	if plan.stable > r.low {
 		r.adoptStable(plan.stable, plan.stableProof)
 	}
+	// The batches re-issued come as digests; those this replica held in the
+	// old view it keeps, the others it fetches from the replicas whose
+	// certificates vouched for them.
+	held := make(map[crypto.Digest][]*wire.Request)
+	for _, s := range r.slots {
+		if s.prePrepare != nil && len(s.prePrepare.GetRequests()) > 0 {
+			held[s.digest] = s.prePrepare.GetRequests()
+		}
+	}
 	r.slots = make(map[uint64]*slot)
+	r.wants = nil
 	for _, cs := range r.clients {
 		cs.ordered = false
 	}
@@ -166,12 +178,18 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 		d, _ := digestOf(pp.GetDigest())
 		s := r.slot(pp.GetSequence())
 		s.prePrepare, s.digest = pp, d
-		for _, req := range pp.GetRequests() {
+		if reqs, ok := held[d]; ok {
+			s.prePrepare = withRequests(pp, reqs)
+		} else if !r.holdsBatch(pp, d) && pp.GetSequence() > r.lastExec {
+			s.needBatch = true
+			r.wantBatch(pp.GetSequence(), d, vouchers(nv.GetViewChanges(), pp.GetSequence(), pp.GetDigest()), nil)
+		}
+		for _, req := range s.prePrepare.GetRequests() {
 			r.markOrdered(req, RequestDigest(r.cfg.ClusterID, req))
 		}
 		if r.isPrimary() {
 			if persistIssued {
-				r.persist(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
+				r.persist(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: s.prePrepare}})
 			}
 			continue
 		}
@@ -179,7 +197,7 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 		p.Signature = r.cfg.Signer.Sign(prepareTranscript(r.cfg.ClusterID, p, d))
 		s.prepares[r.cfg.ID] = p
 		pm := &wire.Message{Content: &wire.Message_Prepare{Prepare: p}}
-		r.persist(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}})
+		r.persist(&wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: s.prePrepare}})
 		r.persist(pm)
 		r.send(Broadcast, pm)
 	}
@@ -212,6 +230,25 @@ func (r *Replica) adoptStable(seq uint64, proof []*wire.Checkpoint) {
 		}
 		r.retarget(seq, peers)
 	}
+}
+
+// vouchers are the replicas that accepted batch digest at seq in an earlier
+// view, by the certificates of vcs: they hold its requests.
+func vouchers(vcs []*wire.ViewChange, seq uint64, digest []byte) []uint32 {
+	var out []uint32
+	for _, vc := range vcs {
+		for _, pc := range vc.GetPrepared() {
+			pp := pc.GetPrePrepare()
+			if pp.GetSequence() != seq || string(pp.GetDigest()) != string(digest) {
+				continue
+			}
+			out = append(out, vc.GetReplica(), pp.GetReplica())
+			for _, p := range pc.GetPrepares() {
+				out = append(out, p.GetReplica())
+			}
+		}
+	}
+	return out
 }
 
 // requeueHeld gives a new primary's queue every request it holds that the

@@ -84,6 +84,8 @@ type Storage interface {
 	// Load returns every stored record in key order: kind, sequence, view,
 	// replica.
 	Load() ([]Record, error)
+	// LoadAt returns the records of one kind at one sequence number.
+	LoadAt(kind RecordKind, seq uint64) ([]Record, error)
 }
 
 // Persister makes a replica's Readys durable in its Storage.
@@ -116,9 +118,57 @@ func OpenPersister(store Storage, id uint32) (*Persister, Durable, error) {
 	}
 	p := &Persister{store: store, id: id, pps: make(map[uint64]storedPrePrepare, len(pps))}
 	for k, pp := range pps {
-		p.pps[k[0]] = storedPrePrepare{view: k[1], digest: string(pp.GetDigest())}
+		if len(pp.GetRequests()) > 0 {
+			p.pps[k[0]] = storedPrePrepare{view: k[1], digest: string(pp.GetDigest())}
+		}
 	}
 	return p, d, nil
+}
+
+// Batch returns the requests of the batch with digest at seq, if the store
+// holds them: every replica keeps the requests of each pre-prepare it
+// accepted or issued, and of each batch it executed, until a stable
+// checkpoint passes them. Drivers answer FetchBatch with it.
+func (p *Persister) Batch(seq uint64, digest []byte) ([]*wire.Request, bool) {
+	pps, err := p.store.LoadAt(RecordPrePrepare, seq)
+	if err != nil {
+		return nil, false
+	}
+	byView := make(map[[2]uint64]*wire.PrePrepare, len(pps))
+	for _, rec := range pps {
+		m := &wire.Message{}
+		if proto.Unmarshal(rec.Data, m) != nil || m.GetPrePrepare() == nil {
+			continue
+		}
+		pp := m.GetPrePrepare()
+		if string(pp.GetDigest()) == string(digest) && len(pp.GetRequests()) > 0 {
+			return pp.GetRequests(), true
+		}
+		byView[[2]uint64{pp.GetSequence(), pp.GetView()}] = pp
+	}
+	committed, err := p.store.LoadAt(RecordCommitted, seq)
+	if err != nil {
+		return nil, false
+	}
+	for _, rec := range committed {
+		pp, err := committedBatch(rec, byView)
+		if err == nil && string(pp.GetDigest()) == string(digest) {
+			return pp.GetRequests(), true
+		}
+	}
+	return nil, false
+}
+
+// AnswerFetchBatch is the Batch message that answers fb from the store, or
+// nil when the store does not hold that batch.
+func (p *Persister) AnswerFetchBatch(fb *wire.FetchBatch) *wire.Message {
+	reqs, ok := p.Batch(fb.GetSequence(), fb.GetDigest())
+	if !ok {
+		return nil
+	}
+	return &wire.Message{Content: &wire.Message_Batch{Batch: &wire.Batch{
+		Sequence: fb.GetSequence(), Digest: fb.GetDigest(), Requests: reqs, Replica: p.id,
+	}}}
 }
 
 // Persist makes durable everything rd binds the replica to. It returns
@@ -191,7 +241,8 @@ func (p *Persister) records(rd Ready) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		if pp := m.GetPrePrepare(); pp != nil {
+		if pp := m.GetPrePrepare(); pp != nil && len(pp.GetRequests()) > 0 {
+			// Only a record with the requests can stand for a committed batch.
 			p.pps[pp.GetSequence()] = storedPrePrepare{view: pp.GetView(), digest: string(pp.GetDigest())}
 		}
 		recs = append(recs, rec)

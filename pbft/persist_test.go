@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
 func testPrePrepare(seq, view uint64, op string) *wire.PrePrepare {
@@ -164,4 +165,49 @@ func TestPersistTornByPowerLoss(t *testing.T) {
 			t.Fatalf("power lost before the first write, yet the store holds %v", d)
 		}
 	}
+}
+
+// A data directory written by a version that kept whole batches in its
+// prepared certificates does not wedge the replica: after a restart its
+// VIEW-CHANGE carries digests only and fits a frame, however large the
+// batches were (here 20 requests of 1 MB).
+func TestOldFormatCertificateFitsAFrameAfterRestart(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize = 32 })
+	var reqs []*wire.Request
+	for range 20 {
+		reqs = append(reqs, c.request(make([]byte, 1<<20-200)))
+	}
+	pp := c.prePrepareAt(1, reqs...)
+	prepares := []*wire.Prepare{c.signedPrepare(1, 0, 1, pp.GetDigest()).GetPrepare(), c.signedPrepare(2, 0, 1, pp.GetDigest()).GetPrepare()}
+	oldCert, err := proto.Marshal(&wire.PreparedCertificate{PrePrepare: pp, Prepares: prepares})
+	must(t, err)
+	ppRecord, err := proto.Marshal(ppMessage(pp))
+	must(t, err)
+	store := NewMemStore()
+	must(t, store.Write([]Record{
+		{Kind: RecordPrePrepare, Sequence: 1, View: 0, Replica: 3, Data: ppRecord},
+		{Kind: RecordPrepared, Sequence: 1, View: 0, Replica: 3, Data: oldCert},
+	}, true))
+	if len(oldCert) <= DefaultMaxMessageSize {
+		t.Fatalf("setup: the old certificate has %d bytes, not more than a frame", len(oldCert))
+	}
+	_, d, err := OpenPersister(store, 3)
+	must(t, err)
+	cfg := c.reps[3].cfg
+	cfg.Service = kv.New()
+	r, err := Restart(cfg, d)
+	must(t, err)
+	r.startViewChange(1)
+	for _, env := range r.Ready().Messages {
+		if vc := env.Msg.GetViewChange(); vc != nil {
+			if len(vc.GetPrepared()) != 1 {
+				t.Fatalf("the view change lost the prepared certificate: %v", vc.GetPrepared())
+			}
+			if size := proto.Size(env.Msg); size > 64<<10 {
+				t.Fatalf("the view change has %d bytes: it still carries the batch", size)
+			}
+			return
+		}
+	}
+	t.Fatal("no view change sent")
 }

@@ -38,7 +38,7 @@ func (r *Replica) takeBatch() []*wire.Request {
 		cs := r.clients[q.key]
 		if !cs.verified { // held since before this replica became primary
 			if !r.verifyClient(q.req) {
-				cs.pending, cs.authentic = nil, false
+				r.clearPending(q.key, cs)
 				_ = r.drop(ErrBadSignature, "held request with a forged signature")
 				continue
 			}

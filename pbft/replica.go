@@ -1,10 +1,11 @@
 package pbft
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine"
 )
@@ -25,7 +26,16 @@ type Replica struct {
 
 	slots   map[uint64]*slot // (low, low+L]; never iterated for output order
 	clients map[sessionKey]*clientState
-	queue   admission // at the primary: requests awaiting a batch, per client key
+	// held is the bytes of outstanding requests each client key holds here;
+	// heldTotal their sum (bounded: see mayHold).
+	held      map[string]int
+	heldTotal int
+	// floors and globalFloor are what evicted sessions leave in the
+	// replicated client table (clients.go).
+	floors      map[string]uint64
+	globalFloor uint64
+	genesis     *crypto.Digest // the state digest at sequence 0, once computed
+	queue       admission      // at the primary: requests awaiting a batch, per client key
 
 	checkpoints   map[uint64]*checkpointVotes // (low, low+L]
 	ownCheckpoint map[uint64]*wire.Checkpoint // ours, for retransmission
@@ -46,6 +56,7 @@ type Replica struct {
 	viewChanges   map[uint64][]*wire.ViewChange        // by view, then replica
 	preparedCerts map[uint64]*wire.PreparedCertificate // by sequence: from the highest view it prepared in
 	newView       *wire.NewView                        // that started the current view, for resending
+	wants         map[uint64]*batchWant                // batches being fetched, by sequence (window-bounded)
 	evidence      []*Evidence                          // by replica: the first equivocation proven
 
 	ready Ready
@@ -109,6 +120,8 @@ func (r *Replica) Step(from From, m *wire.Message) error {
 		return r.onFetchState(from, c.FetchState)
 	case *wire.Message_StateChunk:
 		return r.onStateChunk(from, c.StateChunk)
+	case *wire.Message_Batch:
+		return r.onBatch(from, c.Batch)
 	case *wire.Message_ViewChange:
 		return r.onViewChange(from, c.ViewChange)
 	case *wire.Message_NewView:
@@ -129,6 +142,7 @@ func (r *Replica) Tick() {
 	}
 	r.rebroadcastIfStalled()
 	r.maybeFetchState()
+	r.fetchBatches()
 	r.checkTimer()
 	r.maybePropose()
 }
@@ -236,10 +250,7 @@ func (r *Replica) Retained() Retained {
 		}
 	}
 	for _, s := range r.snapshots {
-		rt.Bytes += len(s.service)
-		for _, e := range s.replyCache {
-			rt.Bytes += proto.Size(e)
-		}
+		rt.Bytes += len(s.blob)
 	}
 	for _, cp := range r.ahead {
 		if cp != nil {

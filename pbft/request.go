@@ -19,9 +19,11 @@ type clientState struct {
 	lastTS     uint64 // last executed timestamp
 	lastResult []byte
 	lastView   uint64
+	lastSeq    uint64 // the sequence number it executed at
 
 	pending       *wire.Request // the newest request above lastTS
 	pendingDigest crypto.Digest
+	pendingSize   int  // its encoded bytes, counted in Replica.held
 	authentic     bool // held from the client's own connection, or verified
 	verified      bool // its client signature was checked, not just its connection
 	ordered       bool // in a pre-prepare this replica accepted or issued
@@ -70,11 +72,14 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	if req.GetReadOnly() {
 		return r.onReadOnly(from, req)
 	}
+	// Client state is created only once the request is authenticated (and
+	// admitted): an unauthenticated peer must not make a replica hold
+	// anything for it.
 	k := keyOf(req)
 	cs := r.clients[k]
-	if cs == nil {
+	seen := cs != nil
+	if !seen {
 		cs = &clientState{}
-		r.clients[k] = cs
 	}
 	switch ts := req.GetTimestamp(); {
 	case ts < cs.lastTS:
@@ -86,6 +91,8 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 		return nil
 	case cs.pending != nil && ts < cs.pending.GetTimestamp():
 		return r.drop(ErrStaleTimestamp, "timestamp %d below pending %d", ts, cs.pending.GetTimestamp())
+	case r.belowFloor(k, cs, ts):
+		return r.drop(ErrStaleTimestamp, "timestamp %d at or below the floor %d of its key's evicted sessions", ts, r.floorOf(k.client))
 	}
 	d := RequestDigest(r.cfg.ClusterID, req)
 	if cs.pending != nil && cs.pending.GetTimestamp() == req.GetTimestamp() {
@@ -108,19 +115,80 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 		}
 		verified = true
 	}
-	*cs = clientState{lastTS: cs.lastTS, lastResult: cs.lastResult, lastView: cs.lastView,
-		pending: req, pendingDigest: d, authentic: true, verified: verified}
+	size := proto.Size(req)
+	if !r.mayHold(k.client, size-cs.pendingSize) {
+		return r.drop(ErrQueueFull, "client key holds %d bytes of requests, %d in all", r.held[k.client], r.heldTotal)
+	}
+	if r.isPrimary() && r.active && !r.enqueue(queued{key: k, req: req, size: size}) {
+		return r.drop(ErrQueueFull, "client's queue or the whole queue is full (%d requests)", r.queue.len())
+	}
+	if !seen {
+		r.clients[k] = cs
+	}
+	r.setPending(k, cs, req, d)
+	cs.authentic, cs.verified, cs.ordered = true, verified, false
 	if !r.isPrimary() && r.active {
 		r.startTimer() // the primary must order it in time
 	}
 	if r.isPrimary() && r.active {
-		if !r.enqueue(queued{key: k, req: req, size: proto.Size(req)}) {
-			cs.pending = nil
-			return r.drop(ErrQueueFull, "client's queue or the whole queue is full (%d requests)", r.queue.len())
-		}
 		r.maybePropose()
 	}
 	return nil
+}
+
+// setPending makes req the session's outstanding request, counting its bytes
+// against the client's share of held requests.
+func (r *Replica) setPending(k sessionKey, cs *clientState, req *wire.Request, d crypto.Digest) {
+	r.clearPending(k, cs)
+	cs.pending, cs.pendingDigest, cs.pendingSize = req, d, proto.Size(req)
+	if r.held == nil {
+		r.held = make(map[string]int)
+	}
+	r.held[k.client] += cs.pendingSize
+	r.heldTotal += cs.pendingSize
+}
+
+// clearPending forgets the session's outstanding request.
+func (r *Replica) clearPending(k sessionKey, cs *clientState) {
+	if cs.pending != nil {
+		r.held[k.client] -= cs.pendingSize
+		r.heldTotal -= cs.pendingSize
+		if r.held[k.client] <= 0 {
+			delete(r.held, k.client)
+		}
+	}
+	cs.pending, cs.pendingSize, cs.ordered, cs.authentic, cs.verified = nil, 0, false, false, false
+}
+
+// mayHold reports whether a client key may hold delta more bytes of
+// requests (outstanding, not yet executed): each key up to its share, and
+// all keys together up to MaxHeldBytes; beyond that only keys holding less
+// than an even share of it, so a key that floods cannot shut out one that
+// does not, and never beyond twice MaxHeldBytes.
+func (r *Replica) mayHold(client string, delta int) bool {
+	mine := r.held[client] + delta
+	switch {
+	case delta <= 0:
+		return true
+	case mine > r.cfg.MaxHeldBytesPerClient || r.heldTotal+delta > 2*r.cfg.MaxHeldBytes:
+		return false
+	case r.heldTotal+delta <= r.cfg.MaxHeldBytes:
+		return true
+	}
+	return mine <= r.cfg.MaxHeldBytes/max(len(r.held), 1)
+}
+
+// recountHeld recomputes what each client key holds, after the sessions
+// were replaced (a state transfer).
+func (r *Replica) recountHeld() {
+	r.held, r.heldTotal = make(map[string]int), 0
+	for k, cs := range r.clients {
+		if cs.pending != nil {
+			cs.pendingSize = proto.Size(cs.pending)
+			r.held[k.client] += cs.pendingSize
+			r.heldTotal += cs.pendingSize
+		}
+	}
 }
 
 // enqueue adds q to the primary's queue, first clearing its key's FIFO of

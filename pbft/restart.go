@@ -57,6 +57,9 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 		r.restoreMessage(m)
 	}
 	for _, pc := range d.Prepared {
+		// Older versions stored certificates with their batches; a
+		// VIEW-CHANGE carries digests only.
+		pc = &wire.PreparedCertificate{PrePrepare: header(pc.GetPrePrepare()), Prepares: pc.GetPrepares()}
 		r.restorePrepared(pc)
 		seq := pc.GetPrePrepare().GetSequence()
 		if prev := r.preparedCerts[seq]; seq > r.low && (prev == nil || prev.GetPrePrepare().GetView() < pc.GetPrePrepare().GetView()) {
@@ -76,8 +79,15 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 			return nil, fmt.Errorf("restart: committed batch %d: %w", pp.GetSequence(), err)
 		}
 		s := r.slot(pp.GetSequence())
-		s.prePrepare, s.digest, s.prepared, s.committed = pp, d, true, true
+		s.prePrepare, s.digest, s.prepared, s.committed, s.needBatch = pp, d, true, true, false
 		r.execute(pp.GetSequence(), s)
+	}
+	// Pre-prepares restored as digests (re-issued by a NEW-VIEW whose batch
+	// had not arrived before the crash) are fetched again.
+	for seq, s := range r.slots {
+		if s.needBatch && seq > r.lastExec {
+			r.wantBatch(seq, s.digest, nil, nil)
+		}
 	}
 	// Re-execution may have gone past the last sequence number this replica
 	// assigned as primary: it must never assign one it executed again.
@@ -92,19 +102,30 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 }
 
 // restoreStable installs the persisted stable checkpoint, trusting the
-// replica's own disk but still checking the certificate's shape.
+// replica's own disk but still checking the certificate's shape and that
+// the state decodes. A snapshot stored by an earlier version (service
+// snapshot and reply cache in fields of their own) is read too.
 func (r *Replica) restoreStable(ss *wire.StateSnapshot) error {
 	if _, err := r.checkCertificate(ss.GetSequence(), ss.GetCertificate()); err != nil {
 		return fmt.Errorf("restart: stable checkpoint %d: %w", ss.GetSequence(), err)
 	}
-	cache, err := r.checkReplyCache(ss.GetReplyCache())
-	if err != nil {
+	svc, blob := ss.GetServiceSnapshot(), ss.GetState()
+	var table clientTable
+	var err error
+	if len(blob) > 0 {
+		if svc, table, err = decodeState(blob, r.cfg.MaxSessions); err != nil {
+			return fmt.Errorf("restart: stable checkpoint %d: %w", ss.GetSequence(), err)
+		}
+	} else if table, err = r.legacyClientTable(ss.GetReplyCache()); err != nil {
 		return fmt.Errorf("restart: reply cache: %w", err)
 	}
-	if err := r.svc.Restore(ss.GetServiceSnapshot()); err != nil {
+	if err := r.svc.Restore(svc); err != nil {
 		return fmt.Errorf("restart: service snapshot at %d: %w", ss.GetSequence(), err)
 	}
-	r.installState(ss, cache)
+	if len(blob) == 0 {
+		blob = encodeState(svc, table)
+	}
+	r.installState(ss, table, newSnapshot(r.cfg.ClusterID, blob, r.cfg.StateChunkSize))
 	r.ready = Ready{}
 	return nil
 }
@@ -131,7 +152,7 @@ func (r *Replica) restoreMessage(m *wire.Message) {
 			return
 		}
 		s := r.slot(pp.GetSequence())
-		s.prePrepare, s.digest = pp, d
+		s.prePrepare, s.digest, s.needBatch = pp, d, !r.holdsBatch(pp, d)
 		if pp.GetReplica() == r.cfg.ID {
 			r.nextSeq = max(r.nextSeq, pp.GetSequence())
 		}

@@ -27,8 +27,10 @@ func batchBytes(reqs []*wire.Request) int {
 	return n
 }
 
-// maxRequestSize is the encoded size of the largest request an operation
-// of opSize bytes makes.
+// MaxRequestSize is the encoded size of the largest request an operation
+// of opSize bytes makes: what a batch's byte limit must hold at least.
+func MaxRequestSize(opSize int) int { return maxRequestSize(opSize) }
+
 func maxRequestSize(opSize int) int {
 	return proto.Size(&wire.Request{
 		ClientKey: make([]byte, crypto.PublicKeySize), Session: math.MaxUint64, Timestamp: math.MaxUint64,
@@ -76,26 +78,41 @@ func WorstCaseSizes(cfg Config) MessageSizes {
 	header := &wire.PrePrepare{View: big, Sequence: big, Digest: digest, Replica: math.MaxUint32, Signature: sig}
 	prepare := &wire.Prepare{View: big, Sequence: big, Digest: digest, Replica: math.MaxUint32, Signature: sig}
 	checkpoint := &wire.Checkpoint{Sequence: big, StateDigest: digest, Replica: math.MaxUint32, Signature: sig}
-	cert := &wire.PreparedCertificate{PrePrepare: header, Prepares: repeat(prepare, 2*f)}
-	vc := &wire.ViewChange{NewView: big, StableSequence: big, CheckpointProof: repeat(checkpoint, n),
-		Prepared: repeat(cert, int(cfg.WindowSize)), Replica: math.MaxUint32, Signature: sig}
-	nv := &wire.NewView{View: big, ViewChanges: repeat(vc, n), PrePrepares: repeat(header, int(cfg.WindowSize)),
-		Replica: math.MaxUint32, Signature: sig}
+	// Repeated fields add up field by field: size them once and multiply,
+	// so this costs nothing even for large clusters and windows.
+	cert := proto.Size(&wire.PreparedCertificate{PrePrepare: header}) + 2*f*field(2, proto.Size(prepare))
+	window := int(cfg.WindowSize)
+	vc := proto.Size(&wire.ViewChange{NewView: big, StableSequence: big, Replica: math.MaxUint32, Signature: sig}) +
+		n*field(3, proto.Size(checkpoint)) + window*field(4, cert)
+	nv := proto.Size(&wire.NewView{View: big, Replica: math.MaxUint32, Signature: sig}) +
+		n*field(2, vc) + window*field(3, proto.Size(header))
 	chunk := &wire.StateChunk{Sequence: big, Chunk: math.MaxUint32, Chunks: math.MaxUint32,
-		Certificate: repeat(checkpoint, n), Replica: math.MaxUint32}
+		Certificate: repeat(checkpoint, n), Replica: math.MaxUint32,
+		Root: digest, Size: big, Proof: repeat2(digest, 64)}
 	batch := &wire.Batch{Sequence: big, Digest: digest, Replica: math.MaxUint32}
 	// Field numbers of the oneof (Message) and of the requests and data.
-	const inPrePrepare, inStateChunk, inBatch, ppRequests, batchRequests, chunkData = 3, 12, 14, 4, 3, 4
+	const inPrePrepare, inViewChange, inNewView, inStateChunk, inBatch = 3, 7, 8, 12, 14
+	const ppRequests, batchRequests, chunkData = 4, 3, 4
 	ppSize := proto.Size(header) + largestBatch(cfg, ppRequests)
 	batchSize := proto.Size(batch) + largestBatch(cfg, batchRequests)
 	chunkSize := proto.Size(chunk) + field(chunkData, cfg.StateChunkSize)
 	return MessageSizes{
 		PrePrepare: field(inPrePrepare, ppSize),
-		ViewChange: proto.Size(&wire.Message{Content: &wire.Message_ViewChange{ViewChange: vc}}),
-		NewView:    proto.Size(&wire.Message{Content: &wire.Message_NewView{NewView: nv}}),
+		ViewChange: field(inViewChange, vc),
+		NewView:    field(inNewView, nv),
 		StateChunk: field(inStateChunk, chunkSize),
 		Batch:      field(inBatch, batchSize),
 	}
+}
+
+// repeat2 is n copies of one byte slice (a proof's sibling hashes: a tree
+// of 2^64 chunks is at most 64 deep).
+func repeat2(b []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
 }
 
 func repeat[T any](x *T, n int) []*T {

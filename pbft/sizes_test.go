@@ -45,14 +45,34 @@ func TestWorstCaseSizesMatchRealMessages(t *testing.T) {
 		t.Errorf("largest batch answer: computed %d, encoded %d", got.Batch, want)
 	}
 	cp := &wire.Checkpoint{Sequence: math.MaxUint64, StateDigest: make([]byte, 32), Replica: math.MaxUint32, Signature: sig}
+	proof := make([][]byte, 64)
+	for i := range proof {
+		proof[i] = make([]byte, 32)
+	}
 	chunk := &wire.StateChunk{Sequence: math.MaxUint64, Chunk: math.MaxUint32, Chunks: math.MaxUint32, Data: make([]byte, 500),
-		Certificate: []*wire.Checkpoint{cp, cp, cp, cp}, Replica: math.MaxUint32}
+		Certificate: []*wire.Checkpoint{cp, cp, cp, cp}, Replica: math.MaxUint32, Root: make([]byte, 32), Size: math.MaxUint64, Proof: proof}
 	if want := proto.Size(&wire.Message{Content: &wire.Message_StateChunk{StateChunk: chunk}}); got.StateChunk != want {
 		t.Errorf("largest state chunk: computed %d, encoded %d", got.StateChunk, want)
 	}
-	// A real VIEW-CHANGE of a full window stays below the bound.
-	if got.ViewChange < 200*int(cfg.WindowSize) || got.NewView < 4*got.ViewChange {
-		t.Errorf("view change %d and new view %d bytes for a window of %d: implausibly small", got.ViewChange, got.NewView, cfg.WindowSize)
+	// The largest VIEW-CHANGE (a full window of certificates) and NEW-VIEW
+	// (n of them, and a window of re-issued pre-prepares), encoded.
+	header := &wire.PrePrepare{View: math.MaxUint64, Sequence: math.MaxUint64, Digest: make([]byte, 32), Replica: math.MaxUint32, Signature: sig}
+	prep := &wire.Prepare{View: math.MaxUint64, Sequence: math.MaxUint64, Digest: make([]byte, 32), Replica: math.MaxUint32, Signature: sig}
+	cert := &wire.PreparedCertificate{PrePrepare: header, Prepares: []*wire.Prepare{prep, prep}}
+	vc := &wire.ViewChange{NewView: math.MaxUint64, StableSequence: math.MaxUint64, CheckpointProof: []*wire.Checkpoint{cp, cp, cp, cp},
+		Replica: math.MaxUint32, Signature: sig}
+	for range cfg.WindowSize {
+		vc.Prepared = append(vc.Prepared, cert)
+	}
+	nv := &wire.NewView{View: math.MaxUint64, ViewChanges: []*wire.ViewChange{vc, vc, vc, vc}, Replica: math.MaxUint32, Signature: sig}
+	for range cfg.WindowSize {
+		nv.PrePrepares = append(nv.PrePrepares, header)
+	}
+	if want := proto.Size(&wire.Message{Content: &wire.Message_ViewChange{ViewChange: vc}}); got.ViewChange != want {
+		t.Errorf("largest view change: computed %d, encoded %d", got.ViewChange, want)
+	}
+	if want := proto.Size(&wire.Message{Content: &wire.Message_NewView{NewView: nv}}); got.NewView != want {
+		t.Errorf("largest new view: computed %d, encoded %d", got.NewView, want)
 	}
 }
 

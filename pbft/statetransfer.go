@@ -1,19 +1,18 @@
 package pbft
 
 import (
-	"fmt"
 	"slices"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
-// snapshot is this replica's state at one of its checkpoints.
+// snapshot is this replica's state at one of its checkpoints: the state
+// blob, its hash tree (which proves each chunk served) and its digest.
 type snapshot struct {
-	service    []byte
-	replyCache []*wire.ReplyCacheEntry
+	blob   []byte
+	tree   *stateTree
+	digest crypto.Digest
 }
 
 // transfer is a stable checkpoint above this replica's execution, proven by
@@ -28,22 +27,32 @@ type transfer struct {
 	asked    uint64 // tick of the last FetchState
 	retries  int    // of the current chunk from the current peer
 	peer     uint32
-	// The chunks received from peer, for its state at from (>= seq).
+	// The chunks received from peer, for its state at from (>= seq), each
+	// checked against root, which the certified digest commits to.
 	from   uint64
 	chunks [][]byte
 	total  uint32
+	size   int
+	root   crypto.Digest
 	digest crypto.Digest
 	got    []*wire.Checkpoint // the certificate peer sent with chunk 0
 }
 
-// keepSnapshot records the state at checkpoint seq, so this replica can serve
-// it to peers that fall behind once seq becomes stable.
-func (r *Replica) keepSnapshot(seq uint64) {
-	svc, err := r.svc.Snapshot()
+// keepSnapshot records the state at checkpoint seq, so this replica can
+// serve it to peers that fall behind once seq becomes stable.
+func (r *Replica) keepSnapshot(seq uint64) (snapshot, bool) {
+	blob, err := r.stateBlob()
 	if err != nil {
-		return // a service that cannot snapshot cannot serve state transfers
+		return snapshot{}, false
 	}
-	r.snapshots[seq] = snapshot{service: svc, replyCache: r.replyCache()}
+	snap := newSnapshot(r.cfg.ClusterID, blob, r.cfg.StateChunkSize)
+	r.snapshots[seq] = snap
+	return snap, true
+}
+
+func newSnapshot(cluster string, blob []byte, chunk int) snapshot {
+	t := buildTree(cluster, blob, chunk)
+	return snapshot{blob: blob, tree: t, digest: stateDigestOf(cluster, t.root(), len(blob))}
 }
 
 // learnCertificate looks among checkpoints from distinct replicas for the
@@ -162,7 +171,8 @@ func (r *Replica) askChunk(chunk uint32) {
 }
 
 // onFetchState serves one chunk of this replica's stable checkpoint when it
-// is at least as recent as the one asked for.
+// is at least as recent as the one asked for, with the chunk's path in the
+// state tree.
 func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
 	if err := r.checkSender(from, fs.GetReplica()); err != nil {
 		return err
@@ -170,52 +180,40 @@ func (r *Replica) onFetchState(from From, fs *wire.FetchState) error {
 	if r.low == 0 || r.low < fs.GetSequence() {
 		return r.drop(ErrOutsideWindow, "state at %d asked for, stable checkpoint is %d", fs.GetSequence(), r.low)
 	}
+	if !r.peers[fs.GetReplica()].chunks.take(r.ticks, chunkBurst) {
+		r.stats.RateLimited++
+		return nil
+	}
 	seq := r.low
 	if fs.GetChunk() > 0 {
 		seq = fs.GetSequence() // a download in progress: the state it started on, if still kept
 	}
-	blob, err := r.stateBlob(seq)
-	if err != nil {
-		return r.drop(ErrOutsideWindow, "cannot serve the state at %d: %v", seq, err)
+	snap, ok := r.snapshots[seq]
+	if !ok || snap.tree == nil {
+		return r.drop(ErrOutsideWindow, "cannot serve the state at %d: not kept", seq)
 	}
 	size := r.cfg.StateChunkSize
-	chunks := uint32((len(blob) + size - 1) / size)
+	chunks := uint32(chunkCount(len(snap.blob), size))
 	if fs.GetChunk() >= chunks {
 		return r.drop(ErrMalformed, "chunk %d of %d asked for", fs.GetChunk(), chunks)
 	}
 	lo := int(fs.GetChunk()) * size
 	sc := &wire.StateChunk{
 		Sequence: seq, Chunk: fs.GetChunk(), Chunks: chunks,
-		Data: blob[lo:min(lo+size, len(blob))], Replica: r.cfg.ID,
+		Data: snap.blob[lo:min(lo+size, len(snap.blob))], Replica: r.cfg.ID, Proof: snap.tree.proof(int(fs.GetChunk())),
 	}
 	if fs.GetChunk() == 0 {
-		sc.Certificate = r.stableCert
+		root := snap.tree.root()
+		sc.Certificate, sc.Root, sc.Size = r.stableCert, root[:], uint64(len(snap.blob))
 	}
 	r.send(int(fs.GetReplica()), &wire.Message{Content: &wire.Message_StateChunk{StateChunk: sc}})
 	return nil
 }
 
-// stateBlob encodes the state at checkpoint seq, caching the last one.
-func (r *Replica) stateBlob(seq uint64) ([]byte, error) {
-	if r.blob.seq == seq && r.blob.data != nil {
-		return r.blob.data, nil
-	}
-	snap, ok := r.snapshots[seq]
-	if !ok {
-		return nil, fmt.Errorf("no snapshot at %d", seq)
-	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(&wire.StateBlob{
-		ServiceSnapshot: snap.service, ReplyCache: snap.replyCache,
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.blob.seq, r.blob.data = seq, data
-	return data, nil
-}
-
-// onStateChunk collects the chunks of a state transfer in order from the peer
-// asked, bounded by MaxStateSize, and installs the state once complete.
+// onStateChunk collects the chunks of a state transfer in order from the
+// peer asked, checking each against the certified tree root as it arrives (a
+// bad chunk moves on to the next peer at once), and installs the state once
+// complete.
 func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
 	if err := r.checkSender(from, sc.GetReplica()); err != nil {
 		return err
@@ -233,15 +231,24 @@ func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
 		if err != nil {
 			return err
 		}
-		if sc.GetChunks() == 0 || uint64(sc.GetChunks())*uint64(r.cfg.StateChunkSize) > uint64(r.cfg.MaxStateSize)+uint64(r.cfg.StateChunkSize) {
+		root, err := digestOf(sc.GetRoot())
+		switch {
+		case sc.GetSize() > uint64(r.cfg.MaxStateSize):
 			r.askNextPeer()
-			return r.drop(ErrMalformed, "state of %d chunks exceeds the limit of %d bytes", sc.GetChunks(), r.cfg.MaxStateSize)
+			return r.drop(ErrMalformed, "state of %d bytes exceeds the limit of %d", sc.GetSize(), r.cfg.MaxStateSize)
+		case err != nil || stateDigestOf(r.cfg.ClusterID, root, int(sc.GetSize())) != d:
+			r.askNextPeer()
+			return r.drop(ErrDigestMismatch, "state tree root from replica %d does not give the certified digest", sc.GetReplica())
+		case sc.GetChunks() != uint32(chunkCount(int(sc.GetSize()), r.cfg.StateChunkSize)):
+			r.askNextPeer()
+			return r.drop(ErrMalformed, "state of %d bytes in %d chunks", sc.GetSize(), sc.GetChunks())
 		}
-		t.from, t.total, t.digest, t.got = sc.GetSequence(), sc.GetChunks(), d, sc.GetCertificate()
+		t.from, t.total, t.digest, t.got, t.root, t.size = sc.GetSequence(), sc.GetChunks(), d, sc.GetCertificate(), root, int(sc.GetSize())
 	}
-	if sc.GetSequence() != t.from || sc.GetChunks() != t.total || len(sc.GetData()) > r.cfg.StateChunkSize {
+	if sc.GetSequence() != t.from || sc.GetChunks() != t.total || len(sc.GetData()) != chunkLen(t.size, r.cfg.StateChunkSize, int(sc.GetChunk())) ||
+		!verifyChunk(r.cfg.ClusterID, t.root, int(sc.GetChunk()), int(t.total), sc.GetData(), sc.GetProof()) {
 		r.askNextPeer()
-		return r.drop(ErrMalformed, "chunk %d does not fit the state being transferred", sc.GetChunk())
+		return r.drop(ErrDigestMismatch, "chunk %d from replica %d does not match the certified state", sc.GetChunk(), sc.GetReplica())
 	}
 	t.chunks = append(t.chunks, sc.GetData())
 	t.retries = 0
@@ -249,56 +256,42 @@ func (r *Replica) onStateChunk(from From, sc *wire.StateChunk) error {
 		r.askChunk(uint32(len(t.chunks)))
 		return nil
 	}
-	var blob []byte
+	blob := make([]byte, 0, t.size)
 	for _, c := range t.chunks {
 		blob = append(blob, c...)
 	}
-	var sb wire.StateBlob
-	if err := proto.Unmarshal(blob, &sb); err != nil {
-		r.askNextPeer()
-		return r.drop(ErrMalformed, "state from replica %d: %v", t.peer, err)
-	}
-	ss := &wire.StateSnapshot{Sequence: t.from, ServiceSnapshot: sb.GetServiceSnapshot(),
-		ReplyCache: sb.GetReplyCache(), Certificate: t.got, Replica: t.peer}
-	if err := r.installVerified(ss, t.digest); err != nil {
+	if err := r.installVerified(t.from, blob, t.got, t.peer); err != nil {
 		r.askNextPeer()
 		return err
 	}
 	return nil
 }
 
-// installVerified installs a snapshot whose restored state has the
-// certified digest d. A bad or truncated snapshot is dropped and the state
-// left as it was.
-func (r *Replica) installVerified(ss *wire.StateSnapshot, d crypto.Digest) error {
-	if ss.GetSequence() <= r.lastExec {
+// chunkLen is the length chunk i of a blob of size bytes has.
+func chunkLen(size, chunk, i int) int {
+	return max(0, min(chunk, size-i*chunk))
+}
+
+// installVerified installs the state blob at seq (every chunk of which was
+// checked against the certified digest). One that does not decode is
+// dropped and the state left as it was.
+func (r *Replica) installVerified(seq uint64, blob []byte, cert []*wire.Checkpoint, peer uint32) error {
+	if seq <= r.lastExec {
 		// Execution overtook the download: installing it would roll the
 		// replica back below what it executed and replied to.
 		r.transfer = transfer{}
 		r.stats.Duplicates++
 		return nil
 	}
-	cache, err := r.checkReplyCache(ss.GetReplyCache())
+	svc, table, err := decodeState(blob, r.cfg.MaxSessions)
 	if err != nil {
-		return err
+		return r.drop(ErrMalformed, "state at %d from replica %d: %v", seq, peer, err)
 	}
-	backup, err := r.svc.Snapshot()
-	if err != nil {
-		return r.drop(ErrMalformed, "cannot back up the service before restoring: %v", err)
+	if err := r.svc.Restore(svc); err != nil {
+		return r.drop(ErrDigestMismatch, "service snapshot at %d from replica %d: %v", seq, peer, err)
 	}
-	if err := r.svc.Restore(ss.GetServiceSnapshot()); err != nil {
-		return r.drop(ErrDigestMismatch, "service snapshot at %d: %v", ss.GetSequence(), err)
-	}
-	got := crypto.Hash(crypto.NewTranscript(tagState, r.cfg.ClusterID).
-		Digest(r.svc.Digest()).Digest(replyCacheDigest(r.cfg.ClusterID, ss.GetReplyCache())).Sum())
-	if got != d {
-		if err := r.svc.Restore(backup); err != nil {
-			return r.drop(ErrDigestMismatch, "snapshot at %d from replica %d, and the service cannot restore its own state: %v",
-				ss.GetSequence(), ss.GetReplica(), err)
-		}
-		return r.drop(ErrDigestMismatch, "snapshot at %d from replica %d", ss.GetSequence(), ss.GetReplica())
-	}
-	r.installState(ss, cache)
+	ss := &wire.StateSnapshot{Sequence: seq, State: blob, Certificate: cert, Replica: peer}
+	r.installState(ss, table, newSnapshot(r.cfg.ClusterID, blob, r.cfg.StateChunkSize))
 	r.ready.Restored = ss
 	r.stats.StateTransfers++
 	return nil
@@ -336,47 +329,55 @@ func (r *Replica) checkCertificate(seq uint64, cert []*wire.Checkpoint) (crypto.
 	return d, nil
 }
 
-// checkReplyCache validates snapshot reply cache entries: canonical order,
+// legacyClientTable reads the reply cache of a snapshot stored by a version
+// that kept it in its own field (no floors then): canonical order,
 // well-formed keys and sessions.
-func (r *Replica) checkReplyCache(entries []*wire.ReplyCacheEntry) (map[sessionKey]*clientState, error) {
-	cache := make(map[sessionKey]*clientState, len(entries))
-	var prev sessionKey
+func (r *Replica) legacyClientTable(entries []*wire.ReplyCacheEntry) (clientTable, error) {
+	var t clientTable
 	for i, e := range entries {
 		k := sessionKey{client: string(e.GetClientKey()), session: e.GetSession()}
 		switch {
 		case len(e.GetClientKey()) != crypto.PublicKeySize || e.GetSession() >= r.cfg.MaxSessions || e.GetTimestamp() == 0:
-			return nil, r.drop(ErrMalformed, "reply cache entry %d", i)
-		case i > 0 && (k.client < prev.client || k.client == prev.client && k.session <= prev.session):
-			return nil, r.drop(ErrMalformed, "reply cache entry %d out of order", i)
+			return t, r.drop(ErrMalformed, "reply cache entry %d", i)
+		case i > 0 && compareSessionKeys(t.sessions[i-1].key, k) >= 0:
+			return t, r.drop(ErrMalformed, "reply cache entry %d out of order", i)
 		}
-		prev = k
-		cache[k] = &clientState{lastTS: e.GetTimestamp(), lastResult: e.GetResult()}
+		t.sessions = append(t.sessions, sessionEntry{key: k, ts: e.GetTimestamp(), result: e.GetResult()})
 	}
-	return cache, nil
+	return t, nil
 }
 
-// installState makes a verified snapshot this replica's state: it becomes
-// the stable checkpoint, and the log below it is discarded.
-func (r *Replica) installState(ss *wire.StateSnapshot, cache map[sessionKey]*clientState) {
+// installState makes a verified state this replica's: its client table
+// replaces the sessions' executed state (requests still outstanding above it
+// stay held), and it becomes the stable checkpoint, the log below discarded.
+func (r *Replica) installState(ss *wire.StateSnapshot, table clientTable, snap snapshot) {
+	cache := make(map[sessionKey]*clientState, len(table.sessions))
+	for _, e := range table.sessions {
+		cache[e.key] = &clientState{lastTS: e.ts, lastSeq: e.seq, lastResult: e.result}
+	}
+	r.floors, r.globalFloor = table.floors, table.global
+	if r.floors == nil {
+		r.floors = make(map[string]uint64)
+	}
 	for k, cs := range r.clients {
-		// Requests still outstanding above the snapshot stay held.
 		if cs.pending != nil {
 			nc := cache[k]
 			if nc == nil {
 				nc = &clientState{}
-				cache[k] = nc
 			}
-			if cs.pending.GetTimestamp() > nc.lastTS {
+			if cs.pending.GetTimestamp() > nc.lastTS && !r.belowFloor(k, nc, cs.pending.GetTimestamp()) {
 				nc.pending, nc.pendingDigest, nc.authentic, nc.verified = cs.pending, cs.pendingDigest, cs.authentic, cs.verified
+				cache[k] = nc
 			}
 		}
 	}
 	seq := ss.GetSequence()
 	r.clients = cache
+	r.recountHeld()
 	r.lastExec = seq
 	r.progressTick = r.ticks
 	r.nextSeq = max(r.nextSeq, seq)
-	r.snapshots[seq] = snapshot{service: ss.GetServiceSnapshot(), replyCache: ss.GetReplyCache()}
+	r.snapshots[seq] = snap
 	own := &wire.Checkpoint{Sequence: seq, StateDigest: ss.GetCertificate()[0].GetStateDigest(), Replica: r.cfg.ID}
 	_ = SignCheckpoint(r.cfg.Signer, r.cfg.ClusterID, own)
 	r.ownCheckpoint[seq] = own

@@ -5,11 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
-	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
 // transferSetup is how FuzzStateTransfer brings a fresh replica to ask for
@@ -76,11 +72,8 @@ func FuzzStateTransfer(f *testing.F) {
 	flipped := append([]byte(nil), setup.blob...)
 	flipped[len(flipped)-1] ^= 1
 	f.Add(flipped, []byte{}, false)
-	blob, err := proto.Marshal(&wire.StateBlob{ServiceSnapshot: []byte{1, 2, 3},
-		ReplyCache: []*wire.ReplyCacheEntry{{ClientKey: make([]byte, 32), Session: 1, Timestamp: 1, Result: []byte("r")}}})
-	if err != nil {
-		f.Fatal(err)
-	}
+	blob := encodeState([]byte{1, 2, 3}, clientTable{sessions: []sessionEntry{
+		{key: sessionKey{client: string(make([]byte, 32)), session: 1}, ts: 1, seq: 1, result: []byte("r")}}})
 	f.Add(blob, []byte{}, true)
 	f.Add([]byte{}, []byte{}, true)
 	f.Fuzz(func(t *testing.T, blob, plan []byte, certify bool) {
@@ -104,10 +97,18 @@ func FuzzStateTransfer(f *testing.F) {
 			t.Fatal("the replica never asked for state")
 		}
 		size := fz.r.cfg.StateChunkSize
-		total := uint32((len(blob) + size - 1) / size)
+		total := uint32(chunkCount(len(blob), size))
+		tree := buildTree(fuzzCluster, blob, size)
+		root := tree.root()
 		chunk := func(i uint32) []byte {
 			lo := min(int(i)*size, len(blob))
 			return blob[lo:min(lo+size, len(blob))]
+		}
+		proof := func(i uint32) [][]byte {
+			if i >= total {
+				return nil
+			}
+			return tree.proof(int(i))
 		}
 		next := uint32(0)
 		for steps := 0; steps < 64 && fz.r.LastExecuted() < seq; steps++ {
@@ -126,9 +127,12 @@ func FuzzStateTransfer(f *testing.F) {
 			case 3:
 				i = 0
 			}
-			sc := &wire.StateChunk{Sequence: seq, Chunk: i, Chunks: total, Data: chunk(i), Replica: peer}
+			sc := &wire.StateChunk{Sequence: seq, Chunk: i, Chunks: total, Data: chunk(i), Replica: peer, Proof: proof(i)}
 			if i == 0 && p&0x80 == 0 {
-				sc.Certificate = cert
+				sc.Certificate, sc.Root, sc.Size = cert, root[:], uint64(len(blob))
+			}
+			if p&0x03 == 0x03 && len(sc.Proof) > 0 {
+				sc.Proof = sc.Proof[1:] // a path that proves nothing
 			}
 			if p&0x04 != 0 {
 				sc.Sequence++
@@ -191,17 +195,10 @@ func (fz *replicaFuzz) awaitFetch() (uint32, bool) {
 }
 
 // certifyBlob has the three replicas other than 3 sign checkpoints at seq
-// for the state digest a replica restoring blob would compute (or for the
-// blob's hash, if it does not restore).
+// for the state digest of blob, whatever it holds.
 func certifyBlob(w *fuzzWorld, seq uint64, blob []byte) []*wire.Checkpoint {
-	d := crypto.Hash(blob)
-	var sb wire.StateBlob
-	if proto.Unmarshal(blob, &sb) == nil {
-		if svc := kv.New(); svc.Restore(sb.GetServiceSnapshot()) == nil {
-			d = crypto.Hash(crypto.NewTranscript(tagState, fuzzCluster).
-				Digest(svc.Digest()).Digest(replyCacheDigest(fuzzCluster, sb.GetReplyCache())).Sum())
-		}
-	}
+	cfg := w.config(0)
+	d := stateDigestOf(fuzzCluster, buildTree(fuzzCluster, blob, cfg.StateChunkSize).root(), len(blob))
 	var cert []*wire.Checkpoint
 	for id := range uint32(3) {
 		cp := &wire.Checkpoint{Sequence: seq, StateDigest: d[:], Replica: id}

@@ -10,8 +10,9 @@ import (
 )
 
 // A replica cut off while the others moved past its window fetches the
-// stable checkpoint in chunks; a chunk with one flipped byte is rejected and
-// counted, and the next signer's state is installed.
+// stable checkpoint in chunks; a first chunk with one flipped byte is
+// rejected and counted at once (the signer is not asked for the rest), and
+// the next signer's state is installed.
 func TestStateTransferRejectsACorruptSnapshot(t *testing.T) {
 	c := newTestCluster(t, 4, func(cfg *Config) {
 		cfg.CheckpointInterval, cfg.WindowSize, cfg.StateChunkSize, cfg.StatusTicks = 2, 4, 16, 1
@@ -47,15 +48,27 @@ func TestStateTransferRejectsACorruptSnapshot(t *testing.T) {
 		t.Fatal("replica 3 never asked for state")
 		return sent{}
 	}
+	// ask hands a FetchState to the signer asked, a tick later (a signer
+	// serves each peer about one chunk per tick).
+	ask := func(f sent) {
+		c.reps[f.to].Tick()
+		_ = c.reps[f.to].Ready()
+		must(t, c.step(f.from, f.to, f.msg))
+	}
 	// The first signer asked serves a corrupt chunk.
 	f := fetch()
 	corrupted := false
 	for !corrupted {
-		must(t, c.step(f.from, f.to, f.msg))
+		ask(f)
 		chunk := c.take(&wire.Message_StateChunk{})[0]
 		m := proto.Clone(chunk.msg).(*wire.Message)
 		sc := m.GetStateChunk()
-		if sc.GetChunk()+1 == sc.GetChunks() {
+		if sc.GetChunks() < 3 {
+			t.Fatalf("setup: a state of %d chunks", sc.GetChunks())
+		}
+		// The first chunk is corrupt: the tree root the certificate
+		// commits to exposes it at once, not after the whole state.
+		if sc.GetChunk() == 0 {
 			sc.Data[len(sc.Data)-1] ^= 1
 			corrupted = true
 		}
@@ -83,7 +96,7 @@ func TestStateTransferRejectsACorruptSnapshot(t *testing.T) {
 	}
 	f = next[0]
 	for c.reps[3].LastExecuted() == 0 {
-		must(t, c.step(f.from, f.to, f.msg))
+		ask(f)
 		chunk := c.take(&wire.Message_StateChunk{})[0]
 		must(t, c.step(chunk.from, 3, chunk.msg))
 		if c.reps[3].LastExecuted() == 0 {
@@ -112,9 +125,8 @@ func TestStateTransferNeverRollsBack(t *testing.T) {
 	}
 	r := c.reps[1]
 	old := r.snapshots[r.StableCheckpoint()]
-	ss := &wire.StateSnapshot{Sequence: 2, ServiceSnapshot: old.service, ReplyCache: old.replyCache}
 	before, digest := r.LastExecuted(), r.StateDigest()
-	must(t, r.installVerified(ss, digest))
+	must(t, r.installVerified(2, old.blob, r.StableCertificate(), 0))
 	if r.LastExecuted() != before || r.StateDigest() != digest {
 		t.Fatalf("executed %d -> %d after installing an older state", before, r.LastExecuted())
 	}

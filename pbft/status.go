@@ -10,7 +10,18 @@ type peerProgress struct {
 	view     uint64
 	changing bool
 	heard    uint64 // tick of its last Status
+	// resends and chunks bound what its Status messages and FetchState
+	// requests make this replica send (see tickBucket).
+	resends, chunks tickBucket
 }
+
+// Per peer: a Status may trigger a resend once per Status period, with a
+// burst of two (a restarted peer's first Status and the next); state chunks
+// flow at one per tick with a burst of four.
+const (
+	resendBurst = 2
+	chunkBurst  = 4
+)
 
 // broadcastStatus tells every peer how far this replica got. Links may lose
 // messages; a peer that learns this replica is stuck resends what it lacks.
@@ -29,6 +40,12 @@ func (r *Replica) onStatus(from From, st *wire.Status) error {
 	p.seen, p.lastExec, p.stable = true, st.GetLastExecuted(), st.GetStableSequence()
 	p.view, p.changing, p.heard = st.GetView(), st.GetViewChanging(), r.ticks
 	if !stalled || !r.active {
+		return nil
+	}
+	// A stalled peer's Status costs this replica a resend; repeating it
+	// faster than the Status period buys the sender nothing more.
+	if !p.resends.take(r.ticks/r.cfg.StatusTicks, resendBurst) {
+		r.stats.RateLimited++
 		return nil
 	}
 	if st.GetView() < r.view || (st.GetView() == r.view && st.GetViewChanging()) {

@@ -91,12 +91,12 @@ func (r *Replica) behind() bool {
 // to order them, and a client must not make correct replicas suspect it. It
 // runs only when the timer fires, so in the common case nothing is checked.
 func (r *Replica) dropForgedRequests() {
-	for _, cs := range r.clients {
+	for k, cs := range r.clients {
 		if cs.pending == nil || cs.ordered || cs.verified {
 			continue
 		}
 		if !r.verifyClient(cs.pending) {
-			cs.pending, cs.authentic = nil, false
+			r.clearPending(k, cs)
 			_ = r.drop(ErrBadSignature, "held request with a forged signature")
 			continue
 		}

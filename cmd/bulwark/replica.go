@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,6 +65,10 @@ func newReplicaCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--key: %w", err)
 			}
+			if !bytes.Equal(key.PublicKey(), c.Pubs[id]) {
+				return fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
+			}
+			logClientAccess(logger, c, id)
 			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 				debug.SetMemoryLimit(defaultMemoryLimit)
 			}
@@ -123,6 +129,16 @@ func newReplicaCmd() *cobra.Command {
 	cmd.Flags().StringVar(&recordSent, "record-sent", "", "append every signed protocol message sent to FILE (tests)")
 	_ = cmd.Flags().MarkHidden("record-sent")
 	return cmd
+}
+
+// logClientAccess says, once at start, who may use the replica: an open
+// cluster is a testnet's default and must not go unnoticed in production.
+func logClientAccess(logger *slog.Logger, c *node.Cluster, id uint32) {
+	if c.AdmitsEveryClient() {
+		logger.Warn("every client key is admitted: the cluster file lists no clients", "replica", id)
+		return
+	}
+	logger.Info("only the cluster file's client keys are admitted", "replica", id, "client_keys", len(c.Clients))
 }
 
 // defaultMemoryLimit is the replica process's soft Go memory limit unless

@@ -4,27 +4,33 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 func newTestnetCmd() *cobra.Command {
 	var (
-		n, basePort int
-		dir, host   string
-		hosts       string
+		n, basePort          int
+		dir, host            string
+		hosts, clientKeyFile string
+		clientKeyHexes       []string
 	)
 	cmd := &cobra.Command{
-		Use:   "testnet --replicas N --dir DIR [--host 127.0.0.1 | --hosts IP0,IP1,...] [--base-port P]",
+		Use:   "testnet --replicas N --dir DIR [--host 127.0.0.1 | --hosts IP0,IP1,...] [--base-port P] [--client-key HEX ...] [--client-key-file FILE]",
 		Short: "Create keys and a cluster file for a local test network",
 		Long: "testnet creates N = 3f+1 replica keys, DIR/replica-i/key (private, mode 0600), and the\n" +
 			"public cluster file DIR/cluster.json. Replica i listens on HOST, TCP and QUIC port P+i;\n" +
 			"its data directory is DIR/replica-i/data. --hosts gives each replica its own IPv4\n" +
 			"address instead (one per replica, in id order; it overrides --host), as for replicas\n" +
-			"on separate machines or containers.",
+			"on separate machines or containers.\n" +
+			"By default every client key may use the cluster. --client-key (repeatable) and\n" +
+			"--client-key-file (one hex public key a line, the public_key keygen --json prints;\n" +
+			"blank lines and lines starting with # are skipped) list the only client keys admitted.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -47,11 +53,26 @@ func newTestnetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, err := node.WriteTestnet(dir, ips, ports, node.Protocol(node.DefaultProtocol))
+			// Checked before anything is written: a bad key leaves no testnet.
+			clients, err := clientKeys(clientKeyHexes, clientKeyFile)
 			if err != nil {
 				return err
 			}
+			path, err := node.WriteTestnet(dir, ips, ports, node.DefaultProtocol)
+			if err != nil {
+				return err
+			}
+			if len(clients) > 0 {
+				if err := node.AdmitClients(path, clients); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %d replica keys\n", path, n)
+			if len(clients) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "every client key is admitted (--client-key admits only the keys given)")
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d client keys are admitted, no others\n", len(clients))
+			}
 			return nil
 		},
 	}
@@ -60,7 +81,55 @@ func newTestnetCmd() *cobra.Command {
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "IPv4 address the replicas listen on")
 	cmd.Flags().StringVar(&hosts, "hosts", "", "comma-separated IPv4 addresses, replica i listens on the i-th (overrides --host)")
 	cmd.Flags().IntVar(&basePort, "base-port", 9000, "replica i listens on TCP and UDP (QUIC) port base-port+i")
+	cmd.Flags().StringArrayVar(&clientKeyHexes, "client-key", nil, "admit this client public key (hex), and only the keys listed; repeatable")
+	cmd.Flags().StringVar(&clientKeyFile, "client-key-file", "", "admit the client public keys in FILE (hex, one a line), and only the keys listed")
 	return cmd
+}
+
+// clientKeys parses the --client-key values and the --client-key-file
+// lines; none means every client key is admitted.
+func clientKeys(hexes []string, file string) ([]crypto.PublicKey, error) {
+	var keys []crypto.PublicKey
+	seen := make(map[string]string)
+	add := func(where, s string) error {
+		pub, err := crypto.ParsePublicKeyHex(s)
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if prev, dup := seen[string(pub)]; dup {
+			return fmt.Errorf("%s: the same key as %s", where, prev)
+		}
+		seen[string(pub)] = where
+		keys = append(keys, pub)
+		return nil
+	}
+	for i, s := range hexes {
+		if err := add(fmt.Sprintf("--client-key: entry %d", i), strings.TrimSpace(s)); err != nil {
+			return nil, err
+		}
+	}
+	if file == "" {
+		return keys, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--client-key-file: %w", err)
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := add(fmt.Sprintf("--client-key-file: %s line %d", file, i+1), line); err != nil {
+			return nil, err
+		}
+	}
+	if len(keys) == 0 {
+		// An empty list would admit nobody; an open cluster is the default
+		// without the flag, not a file that happens to be empty.
+		return nil, fmt.Errorf("--client-key-file: %s lists no key", file)
+	}
+	return keys, nil
 }
 
 // isIPv4 reports whether s is a dotted-quad IPv4 address.

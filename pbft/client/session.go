@@ -83,6 +83,13 @@ func (s *Session) Submit(op []byte, readOnly bool) (*wire.Request, error) {
 	return s.req, nil
 }
 
+// AdvanceTo raises the next timestamp to at least ts (a real client passes
+// its clock in nanoseconds before each Submit): a session that was idle long
+// enough for the replicas to evict it comes back above its key's floor
+// (see the replica core's client table), and a restarted client above
+// every timestamp it used before. Timestamps never go down.
+func (s *Session) AdvanceTo(ts uint64) { s.nextTS = max(s.nextTS, ts) }
+
 func (s *Session) start(op []byte, readOnly bool) {
 	s.req = &wire.Request{
 		ClientKey: s.cfg.Signer.PublicKey(),

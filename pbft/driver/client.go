@@ -146,6 +146,7 @@ func (c *Client) startQueued() {
 		c.queue = c.queue[1:]
 		i := c.free[len(c.free)-1]
 		c.free = c.free[:len(c.free)-1]
+		c.sessions[i].AdvanceTo(uint64(time.Now().UnixNano())) // above the floors of evicted sessions
 		req, err := c.sessions[i].Submit(cl.op, cl.readOnly)
 		if err != nil { // cannot happen: the session was free
 			c.free = append(c.free, i)

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/storage"
@@ -51,8 +53,10 @@ type Status struct {
 	Primary          uint32
 	LastExecuted     uint64
 	StableCheckpoint uint64
-	StateDigest      crypto.Digest
-	Stats            pbft.Stats
+	// StateDigest is the state digest of the replica's latest checkpoint (at
+	// or below LastExecuted): replicas that executed as far agree on it.
+	StateDigest crypto.Digest
+	Stats       pbft.Stats
 	// PreverifiedSignatures and InlineSignatures count the signature checks
 	// the core got answered from the driver's parallel verification, and
 	// those it had to make itself (client requests it did not hold, and
@@ -76,6 +80,11 @@ type Driver struct {
 	verifier *preverifier
 	// persister makes each Ready durable before its messages leave.
 	persister *pbft.Persister
+	// batchLimits rate-limits, per replica, the FetchBatch answered;
+	// statusLimits and statusAll the status queries of clients.
+	batchLimits  []*rate.Limiter
+	statusLimits map[string]*rate.Limiter
+	statusAll    *rate.Limiter
 }
 
 // Start restarts the replica from its store and runs it until ctx ends or
@@ -107,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica %d: %w", cfg.Replica.ID, err)
 	}
-	verifier := &preverifier{inner: cfg.Replica.Verifier, done: make(map[string]checked)}
+	verifier := &preverifier{inner: cfg.Replica.Verifier, done: make(map[string][]checked)}
 	cfg.Replica.Verifier = verifier
 	r, err := pbft.Restart(cfg.Replica, durable)
 	if err != nil {
@@ -116,6 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	d := &Driver{
 		cfg: cfg, r: r, status: make(chan chan Status), done: make(chan struct{}),
 		log: cfg.Logger.With("replica", cfg.Replica.ID), verifier: verifier, persister: persister,
+		statusAll: rate.NewLimiter(statusAll, statusAll/10),
 	}
 	d.log.Info("replica started", "last_executed", r.LastExecuted(), "stable", r.StableCheckpoint())
 	if cfg.Metrics != nil {
@@ -172,7 +182,7 @@ func (d *Driver) run(ctx context.Context) {
 			batch := drain(m, in)
 			d.verifier.prepare(d.cfg.Replica.ClusterID, d.cfg.Replica.Replicas, batch, d.r.Primary() == d.r.ID())
 			for _, m := range batch {
-				if d.answerStatusQuery(m) {
+				if d.answerStatusQuery(m) || d.answerFetchBatch(m) {
 					continue
 				}
 				if d.cfg.Metrics != nil {
@@ -194,9 +204,10 @@ func (d *Driver) run(ctx context.Context) {
 }
 
 func (d *Driver) snapshotStatus() Status {
+	_, digest := d.r.CheckpointDigest()
 	return Status{
 		ID: d.r.ID(), View: d.r.View(), Primary: d.r.Primary(), LastExecuted: d.r.LastExecuted(),
-		StableCheckpoint: d.r.StableCheckpoint(), StateDigest: d.r.StateDigest(), Stats: d.r.Stats(),
+		StableCheckpoint: d.r.StableCheckpoint(), StateDigest: digest, Stats: d.r.Stats(),
 		PreverifiedSignatures: d.verifier.hits, InlineSignatures: d.verifier.misses,
 	}
 }

@@ -45,3 +45,16 @@ func (s badgerStore) Load() ([]pbft.Record, error) {
 	}
 	return out, nil
 }
+
+// LoadAt implements pbft.Storage.
+func (s badgerStore) LoadAt(kind pbft.RecordKind, seq uint64) ([]pbft.Record, error) {
+	recs, err := s.db.LoadAt(storage.Kind(kind), seq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pbft.Record, len(recs))
+	for i, r := range recs {
+		out[i] = pbft.Record{Kind: pbft.RecordKind(r.Kind), Sequence: r.Sequence, View: r.View, Replica: r.Replica, Data: r.Data}
+	}
+	return out, nil
+}

@@ -21,15 +21,20 @@ type checked struct {
 // the driver verified in parallel for the batch being stepped, and verifies
 // anything else itself. Only the driver's goroutine uses it.
 type preverifier struct {
-	inner        crypto.Verifier
-	done         map[string]checked // by signature
+	inner crypto.Verifier
+	// done holds the batch's checks by signature; several messages may
+	// carry one signature (a client forging the same one on many requests),
+	// and each is answered from its own check, so none is verified twice.
+	done         map[string][]checked
 	hits, misses uint64
 }
 
 func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
-	if c, ok := v.done[string(sig)]; ok && bytes.Equal(c.pub, pub) && bytes.Equal(c.msg, msg) {
-		v.hits++
-		return c.ok
+	for _, c := range v.done[string(sig)] {
+		if bytes.Equal(c.pub, pub) && bytes.Equal(c.msg, msg) {
+			v.hits++
+			return c.ok
+		}
 	}
 	v.misses++
 	return v.inner.Verify(pub, msg, sig)
@@ -53,7 +58,7 @@ func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch
 	}
 	for i, ok := range crypto.VerifyBatch(v.inner, items) {
 		it := items[i]
-		v.done[string(it.Signature)] = checked{pub: it.PublicKey, msg: it.Message, ok: ok}
+		v.done[string(it.Signature)] = append(v.done[string(it.Signature)], checked{pub: it.PublicKey, msg: it.Message, ok: ok})
 	}
 }
 

@@ -22,6 +22,10 @@ type File struct {
 	ClusterID string         `json:"cluster_id"`
 	Replicas  []ReplicaEntry `json:"replicas"`
 	Protocol  Protocol       `json:"protocol"`
+	// Clients, if present, are the hex public keys of the only clients the
+	// replicas admit (to order requests, read and ask for status); absent,
+	// every client key is admitted.
+	Clients []string `json:"clients,omitempty"`
 }
 
 // ReplicaEntry is one replica: its id (its index), ed25519 public key, the
@@ -33,13 +37,21 @@ type ReplicaEntry struct {
 	Addrs     []string `json:"addrs"`
 }
 
-// Protocol holds the PBFT parameters all replicas must share.
+// Protocol holds the PBFT parameters all replicas must share. Zero
+// MaxBatchBytes and MaxMessageSize take their defaults, as in pbft.Config,
+// and are then left out of the file: files written before they existed mean
+// the defaults. A file that writes 0 for them is refused.
 type Protocol struct {
 	CheckpointInterval uint64 `json:"checkpoint_interval"`
 	Window             uint64 `json:"window"`
 	MaxBatch           int    `json:"max_batch"`
-	ViewChangeTicks    uint64 `json:"view_change_ticks"`
-	TickMS             int    `json:"tick_ms"`
+	// MaxBatchBytes bounds the encoded requests of one batch.
+	MaxBatchBytes int `json:"max_batch_bytes,omitempty"`
+	// MaxMessageSize is the network's frame limit, in and out, and the
+	// largest message the core may have to send.
+	MaxMessageSize  int    `json:"max_message_size,omitempty"`
+	ViewChangeTicks uint64 `json:"view_change_ticks"`
+	TickMS          int    `json:"tick_ms"`
 }
 
 // DefaultProtocol is what a new testnet gets.
@@ -47,8 +59,21 @@ var DefaultProtocol = Protocol{
 	CheckpointInterval: pbft.DefaultCheckpointInterval,
 	Window:             2 * pbft.DefaultCheckpointInterval,
 	MaxBatch:           pbft.DefaultMaxBatchSize,
+	MaxBatchBytes:      pbft.DefaultMaxBatchBytes,
+	MaxMessageSize:     network.DefaultMaxFrameSize,
 	ViewChangeTicks:    pbft.DefaultViewChangeTicks,
 	TickMS:             10,
+}
+
+// withDefaults fills the fields whose zero means "the default".
+func (p Protocol) withDefaults() Protocol {
+	if p.MaxBatchBytes == 0 {
+		p.MaxBatchBytes = pbft.DefaultMaxBatchBytes
+	}
+	if p.MaxMessageSize == 0 {
+		p.MaxMessageSize = network.DefaultMaxFrameSize
+	}
+	return p
 }
 
 // Cluster is a validated cluster file with its fields parsed.
@@ -56,10 +81,16 @@ type Cluster struct {
 	File  File
 	Pubs  []crypto.PublicKey
 	Peers []network.Peer
+	// Clients are the admitted client keys; nil admits every client.
+	Clients []crypto.PublicKey
 }
 
 // N is the number of replicas.
 func (c *Cluster) N() int { return len(c.Pubs) }
+
+// AdmitsEveryClient reports whether the cluster file lists no client keys,
+// so that every key may order requests and query the replicas.
+func (c *Cluster) AdmitsEveryClient() bool { return c.Clients == nil }
 
 // Tick is the protocol's clock tick.
 func (c *Cluster) Tick() time.Duration {
@@ -72,15 +103,20 @@ func (c *Cluster) ViewChangeTimeout() time.Duration {
 	return time.Duration(c.File.Protocol.ViewChangeTicks) * c.Tick()
 }
 
+// MaxMessageSize is the frame limit of the cluster's hosts, replicas' and
+// clients' alike.
+func (c *Cluster) MaxMessageSize() int { return c.File.Protocol.withDefaults().MaxMessageSize }
+
 // ReplicaConfig is the core configuration of replica id, less its signer
 // and service.
 func (c *Cluster) ReplicaConfig(id uint32) pbft.Config {
-	p := c.File.Protocol
+	p := c.File.Protocol.withDefaults()
 	return pbft.Config{
 		ClusterID: c.File.ClusterID, ID: id, Replicas: c.Pubs,
 		Verifier:           crypto.Ed25519Verifier{},
 		CheckpointInterval: p.CheckpointInterval, WindowSize: p.Window,
-		MaxBatchSize: p.MaxBatch, ViewChangeTicks: p.ViewChangeTicks,
+		MaxBatchSize: p.MaxBatch, MaxBatchBytes: p.MaxBatchBytes, MaxMessageSize: p.MaxMessageSize,
+		ViewChangeTicks: p.ViewChangeTicks,
 	}
 }
 
@@ -98,7 +134,9 @@ func Load(path string) (*Cluster, error) {
 func Parse(name string, data []byte) (*Cluster, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var f File
+	// Fields the file leaves out keep these defaults; a 0 written in the
+	// file stays 0 and is refused.
+	f := File{Protocol: Protocol{MaxBatchBytes: pbft.DefaultMaxBatchBytes, MaxMessageSize: network.DefaultMaxFrameSize}}
 	if err := dec.Decode(&f); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
@@ -109,24 +147,34 @@ func Parse(name string, data []byte) (*Cluster, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%s: trailing data after the JSON object", name)
 	}
-	c, err := Validate(f)
+	c, err := validate(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
 }
 
-// Validate checks f field by field and parses it.
+// Validate checks f field by field and parses it; zero MaxBatchBytes and
+// MaxMessageSize take their defaults.
 func Validate(f File) (*Cluster, error) {
-	if f.ClusterID == "" {
+	f.Protocol = f.Protocol.withDefaults()
+	return validate(f)
+}
+
+func validate(f File) (*Cluster, error) {
+	switch n := len(f.Replicas); {
+	case f.ClusterID == "":
 		return nil, errors.New("cluster_id: missing")
-	}
-	n := len(f.Replicas)
-	if n < 4 || (n-1)%3 != 0 {
+	case len(f.ClusterID) > maxClusterID:
+		// It is part of every signed transcript.
+		return nil, fmt.Errorf("cluster_id: %d bytes is above %d", len(f.ClusterID), maxClusterID)
+	case n < 4 || (n-1)%3 != 0:
 		return nil, fmt.Errorf("replicas: %d replicas is not 3f+1 for some f >= 1 (4, 7, 10, ...)", n)
+	case n > maxReplicas:
+		return nil, fmt.Errorf("replicas: %d replicas is above %d", n, maxReplicas)
 	}
 	c := &Cluster{File: f}
-	seenKey := make(map[string]int, n)
+	seenKey := make(map[string]int, len(f.Replicas))
 	for i, r := range f.Replicas {
 		field := fmt.Sprintf("replicas[%d]", i)
 		if r.ID != uint32(i) {
@@ -145,9 +193,20 @@ func Validate(f File) (*Cluster, error) {
 		c.Pubs = append(c.Pubs, pub)
 		c.Peers = append(c.Peers, p)
 	}
-	if err := ValidateProtocol(f.Protocol); err != nil {
+	if err := checkSharedAddrs(c.Peers); err != nil {
 		return nil, err
 	}
+	if err := validateProtocol(f.Protocol); err != nil {
+		return nil, err
+	}
+	if err := checkCore(c); err != nil {
+		return nil, err
+	}
+	clients, err := parseClients(f.Clients, seenKey)
+	if err != nil {
+		return nil, err
+	}
+	c.Clients = clients
 	return c, nil
 }
 
@@ -168,8 +227,11 @@ func parseEntry(field string, r ReplicaEntry) (crypto.PublicKey, network.Peer, e
 	if pid != want {
 		return nil, network.Peer{}, fmt.Errorf("%s.peer_id: does not match public_key (want %s)", field, want)
 	}
-	if len(r.Addrs) == 0 {
+	switch {
+	case len(r.Addrs) == 0:
 		return nil, network.Peer{}, fmt.Errorf("%s.addrs: empty", field)
+	case len(r.Addrs) > maxAddrs:
+		return nil, network.Peer{}, fmt.Errorf("%s.addrs: %d addresses is above %d", field, len(r.Addrs), maxAddrs)
 	}
 	p := network.Peer{ID: r.ID, PeerID: pid}
 	for j, a := range r.Addrs {
@@ -192,27 +254,7 @@ func SingleServer(clusterID string, server ReplicaEntry, proto Protocol) (*Clust
 		return nil, err
 	}
 	return &Cluster{
-		File: File{ClusterID: clusterID, Replicas: []ReplicaEntry{server}, Protocol: proto},
+		File: File{ClusterID: clusterID, Replicas: []ReplicaEntry{server}, Protocol: proto.withDefaults()},
 		Pubs: []crypto.PublicKey{pub}, Peers: []network.Peer{p},
 	}, nil
-}
-
-// ValidateProtocol checks the protocol parameters.
-func ValidateProtocol(p Protocol) error {
-	switch {
-	case p.CheckpointInterval == 0:
-		return errors.New("protocol.checkpoint_interval: must be positive")
-	case p.Window/2 < p.CheckpointInterval || p.Window%p.CheckpointInterval != 0: // not 2*interval: it wraps
-		return fmt.Errorf("protocol.window: %d is not a multiple of checkpoint_interval %d of at least twice it",
-			p.Window, p.CheckpointInterval)
-	case p.MaxBatch < 1:
-		return fmt.Errorf("protocol.max_batch: %d is below 1", p.MaxBatch)
-	case p.ViewChangeTicks == 0:
-		return errors.New("protocol.view_change_ticks: must be positive")
-	case p.ViewChangeTicks > pbft.MaxViewChangeTicks:
-		return fmt.Errorf("protocol.view_change_ticks: %d is above 2^40 (the timeout doubles on failed views)", p.ViewChangeTicks)
-	case p.TickMS < 1 || p.TickMS > 60_000:
-		return fmt.Errorf("protocol.tick_ms: %d is outside [1, 60000]", p.TickMS)
-	}
-	return nil
 }

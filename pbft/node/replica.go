@@ -48,10 +48,10 @@ type Replica struct {
 func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 	c, id := o.Cluster, o.ID
 	if int(id) >= c.N() {
-		return nil, fmt.Errorf("--id: %d is not below the %d replicas", id, c.N())
+		return nil, fmt.Errorf("replica %d: the id is not below the %d replicas", id, c.N())
 	}
 	if !bytes.Equal(o.Key.PublicKey(), c.Pubs[id]) {
-		return nil, fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
+		return nil, fmt.Errorf("replica %d: the key's public key is not replicas[%d].public_key of the cluster file", id, id)
 	}
 	logger := o.Logger
 	if logger == nil {
@@ -62,9 +62,7 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 		return nil, fmt.Errorf("replica %d: open store: %w", id, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	host, err := network.NewReplicaHost(ctx, network.Config{
-		Key: o.Key, ListenAddrs: c.File.Replicas[id].Addrs, Self: id, Replicas: c.Peers, Logger: logger,
-	})
+	host, err := network.NewReplicaHost(ctx, c.hostConfig(id, o.Key, logger))
 	if err != nil {
 		cancel()
 		return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), store.Close())
@@ -101,6 +99,16 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 	return &Replica{ID: id, Driver: d, Host: host, store: store, cancel: cancel}, nil
 }
 
+// hostConfig is the network configuration of replica id. Its frame limit is
+// the core's MaxMessageSize (see ReplicaConfig), which the core checked its
+// largest messages against; nil Clients admits every client.
+func (c *Cluster) hostConfig(id uint32, key *crypto.PrivateKey, logger *slog.Logger) network.Config {
+	return network.Config{
+		Key: key, ListenAddrs: c.File.Replicas[id].Addrs, Self: id, Replicas: c.Peers,
+		MaxFrameSize: c.MaxMessageSize(), Clients: c.Clients, Logger: logger,
+	}
+}
+
 // Stop halts the driver, then closes the host and the store; it returns
 // what stopped the driver, if anything but Stop itself.
 func (n *Replica) Stop() error {
@@ -135,7 +143,7 @@ func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int,
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	host, err := network.NewClientHost(ctx, key, c.Peers, network.WithLogger(logger))
+	host, err := network.NewClientHost(ctx, key, c.Peers, network.WithLogger(logger), network.WithMaxFrameSize(c.MaxMessageSize()))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("client: %w", err)

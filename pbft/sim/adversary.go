@@ -305,10 +305,10 @@ func (s *Sim) badNewView(n *node, m *wire.Message) *wire.Message {
 	null := pbft.BatchDigest("sim", nil)
 	if k := len(alt.PrePrepares); k > 0 {
 		last := alt.PrePrepares[k-1]
-		if len(last.Requests) == 0 {
+		if string(last.Digest) == string(null[:]) {
 			alt.PrePrepares = alt.PrePrepares[:k-1]
 		} else {
-			last.Requests, last.Digest = nil, null[:]
+			last.Digest = null[:]
 			_ = pbft.SignPrePrepare(n.signer, "sim", last)
 		}
 	} else {

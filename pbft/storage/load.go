@@ -47,3 +47,41 @@ func (db *DB) Load() ([]Record, error) {
 	}
 	return recs, nil
 }
+
+// LoadAt returns the records of kind k at sequence seq (every view and
+// replica), in key order. It reads only their keys' range.
+func (db *DB) LoadAt(k Kind, seq uint64) ([]Record, error) {
+	if !k.writable() || k == KindView {
+		return nil, fmt.Errorf("storage: load at %d: %w: %v", seq, ErrKind, k)
+	}
+	release, err := db.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	prefix := seqBound(k, seq)
+	var recs []Record
+	err = db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("read value of key %x: %w", item.Key(), err)
+			}
+			r, err := decodeRecord(item.KeyCopy(nil), v)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: load %v at %d in %q: %w", k, seq, db.dir, err)
+	}
+	return recs, nil
+}

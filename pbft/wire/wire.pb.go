@@ -1154,16 +1154,21 @@ func (x *FetchState) GetChunk() uint32 {
 	return 0
 }
 
-// StateChunk is one chunk of a replica's encoded StateBlob at its stable
-// checkpoint. Chunk 0 carries the certificate that proves the state digest.
+// StateChunk is one chunk of a replica's state blob at its stable
+// checkpoint, with the hash-tree path that proves it against the root. Chunk
+// 0 carries the certificate that proves the state digest, which commits to
+// the root and the blob's length.
 type StateChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	Chunk         uint32                 `protobuf:"varint,2,opt,name=chunk,proto3" json:"chunk,omitempty"`
 	Chunks        uint32                 `protobuf:"varint,3,opt,name=chunks,proto3" json:"chunks,omitempty"`
 	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	Certificate   []*Checkpoint          `protobuf:"bytes,5,rep,name=certificate,proto3" json:"certificate,omitempty"`
+	Certificate   []*Checkpoint          `protobuf:"bytes,5,rep,name=certificate,proto3" json:"certificate,omitempty"` // chunk 0 only
 	Replica       uint32                 `protobuf:"varint,6,opt,name=replica,proto3" json:"replica,omitempty"`
+	Root          []byte                 `protobuf:"bytes,7,opt,name=root,proto3" json:"root,omitempty"`   // chunk 0 only: the state tree's root
+	Size          uint64                 `protobuf:"varint,8,opt,name=size,proto3" json:"size,omitempty"`  // chunk 0 only: the state blob's length
+	Proof         [][]byte               `protobuf:"bytes,9,rep,name=proof,proto3" json:"proof,omitempty"` // sibling hashes from this chunk to the root
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1240,62 +1245,30 @@ func (x *StateChunk) GetReplica() uint32 {
 	return 0
 }
 
-// StateBlob is the replicated state at a checkpoint: what state transfer
-// ships, chunked.
-type StateBlob struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ServiceSnapshot []byte                 `protobuf:"bytes,1,opt,name=service_snapshot,json=serviceSnapshot,proto3" json:"service_snapshot,omitempty"`
-	ReplyCache      []*ReplyCacheEntry     `protobuf:"bytes,2,rep,name=reply_cache,json=replyCache,proto3" json:"reply_cache,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
-}
-
-func (x *StateBlob) Reset() {
-	*x = StateBlob{}
-	mi := &file_wire_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *StateBlob) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*StateBlob) ProtoMessage() {}
-
-func (x *StateBlob) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+func (x *StateChunk) GetRoot() []byte {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use StateBlob.ProtoReflect.Descriptor instead.
-func (*StateBlob) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *StateBlob) GetServiceSnapshot() []byte {
-	if x != nil {
-		return x.ServiceSnapshot
+		return x.Root
 	}
 	return nil
 }
 
-func (x *StateBlob) GetReplyCache() []*ReplyCacheEntry {
+func (x *StateChunk) GetSize() uint64 {
 	if x != nil {
-		return x.ReplyCache
+		return x.Size
+	}
+	return 0
+}
+
+func (x *StateChunk) GetProof() [][]byte {
+	if x != nil {
+		return x.Proof
 	}
 	return nil
 }
 
-// ReplyCacheEntry is one session's last executed timestamp and its result:
-// replicated state, carried in snapshots and covered by the state digest.
+// ReplyCacheEntry is one session's last executed timestamp and its result,
+// as stored by versions that kept the state in separate fields of
+// StateSnapshot (read at start-up only).
 type ReplyCacheEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ClientKey     []byte                 `protobuf:"bytes,1,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
@@ -1308,7 +1281,7 @@ type ReplyCacheEntry struct {
 
 func (x *ReplyCacheEntry) Reset() {
 	*x = ReplyCacheEntry{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1293,7 @@ func (x *ReplyCacheEntry) String() string {
 func (*ReplyCacheEntry) ProtoMessage() {}
 
 func (x *ReplyCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1306,7 @@ func (x *ReplyCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyCacheEntry.ProtoReflect.Descriptor instead.
 func (*ReplyCacheEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReplyCacheEntry) GetClientKey() []byte {
@@ -1364,9 +1337,11 @@ func (x *ReplyCacheEntry) GetResult() []byte {
 	return nil
 }
 
-// StateSnapshot is a stable checkpoint with the state it covers: the service
-// snapshot and reply cache at sequence, and the 2f+1 checkpoints that prove
-// their digest. Drivers persist it.
+// StateSnapshot is a stable checkpoint with the state it covers (the state
+// blob at sequence: the service snapshot and the client sessions, in the
+// core's canonical encoding) and the 2f+1 checkpoints that prove its digest.
+// Drivers persist it. service_snapshot and reply_cache are what earlier
+// versions stored instead of state; they are read, never written.
 type StateSnapshot struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Sequence        uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
@@ -1374,13 +1349,14 @@ type StateSnapshot struct {
 	ReplyCache      []*ReplyCacheEntry     `protobuf:"bytes,3,rep,name=reply_cache,json=replyCache,proto3" json:"reply_cache,omitempty"`
 	Certificate     []*Checkpoint          `protobuf:"bytes,4,rep,name=certificate,proto3" json:"certificate,omitempty"`
 	Replica         uint32                 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"`
+	State           []byte                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1368,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1381,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StateSnapshot) GetSequence() uint64 {
@@ -1443,6 +1419,13 @@ func (x *StateSnapshot) GetReplica() uint32 {
 	return 0
 }
 
+func (x *StateSnapshot) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
 // StableProof is a stable checkpoint a replica adopted without holding its
 // state (from a NEW-VIEW's view changes): its sequence number and the 2f+1
 // checkpoints that prove it. Drivers persist it, so a restarted replica's
@@ -1457,7 +1440,7 @@ type StableProof struct {
 
 func (x *StableProof) Reset() {
 	*x = StableProof{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1452,7 @@ func (x *StableProof) String() string {
 func (*StableProof) ProtoMessage() {}
 
 func (x *StableProof) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1465,7 @@ func (x *StableProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StableProof.ProtoReflect.Descriptor instead.
 func (*StableProof) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StableProof) GetSequence() uint64 {
@@ -1512,7 +1495,7 @@ type FetchBatch struct {
 
 func (x *FetchBatch) Reset() {
 	*x = FetchBatch{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1507,7 @@ func (x *FetchBatch) String() string {
 func (*FetchBatch) ProtoMessage() {}
 
 func (x *FetchBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1520,7 @@ func (x *FetchBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBatch.ProtoReflect.Descriptor instead.
 func (*FetchBatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FetchBatch) GetSequence() uint64 {
@@ -1575,7 +1558,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1570,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[18]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1583,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{18}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Batch) GetSequence() uint64 {
@@ -1733,7 +1716,7 @@ const file_wire_proto_rawDesc = "" +
 	"FetchState\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +
 	"\areplica\x18\x02 \x01(\rR\areplica\x12\x14\n" +
-	"\x05chunk\x18\x03 \x01(\rR\x05chunk\"\xc3\x01\n" +
+	"\x05chunk\x18\x03 \x01(\rR\x05chunk\"\x81\x02\n" +
 	"\n" +
 	"StateChunk\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x14\n" +
@@ -1741,24 +1724,24 @@ const file_wire_proto_rawDesc = "" +
 	"\x06chunks\x18\x03 \x01(\rR\x06chunks\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12=\n" +
 	"\vcertificate\x18\x05 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificate\x12\x18\n" +
-	"\areplica\x18\x06 \x01(\rR\areplica\"y\n" +
-	"\tStateBlob\x12)\n" +
-	"\x10service_snapshot\x18\x01 \x01(\fR\x0fserviceSnapshot\x12A\n" +
-	"\vreply_cache\x18\x02 \x03(\v2 .bulwark.wire.v1.ReplyCacheEntryR\n" +
-	"replyCache\"\x80\x01\n" +
+	"\areplica\x18\x06 \x01(\rR\areplica\x12\x12\n" +
+	"\x04root\x18\a \x01(\fR\x04root\x12\x12\n" +
+	"\x04size\x18\b \x01(\x04R\x04size\x12\x14\n" +
+	"\x05proof\x18\t \x03(\fR\x05proof\"\x80\x01\n" +
 	"\x0fReplyCacheEntry\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x01 \x01(\fR\tclientKey\x12\x18\n" +
 	"\asession\x18\x02 \x01(\x04R\asession\x12\x1c\n" +
 	"\ttimestamp\x18\x03 \x01(\x04R\ttimestamp\x12\x16\n" +
-	"\x06result\x18\x04 \x01(\fR\x06result\"\xf2\x01\n" +
+	"\x06result\x18\x04 \x01(\fR\x06result\"\x88\x02\n" +
 	"\rStateSnapshot\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12)\n" +
 	"\x10service_snapshot\x18\x02 \x01(\fR\x0fserviceSnapshot\x12A\n" +
 	"\vreply_cache\x18\x03 \x03(\v2 .bulwark.wire.v1.ReplyCacheEntryR\n" +
 	"replyCache\x12=\n" +
 	"\vcertificate\x18\x04 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificate\x12\x18\n" +
-	"\areplica\x18\x05 \x01(\rR\areplica\"h\n" +
+	"\areplica\x18\x05 \x01(\rR\areplica\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\fR\x05state\"h\n" +
 	"\vStableProof\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12=\n" +
 	"\vcertificate\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\vcertificate\"Z\n" +
@@ -1785,7 +1768,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_wire_proto_goTypes = []any{
 	(*Message)(nil),             // 0: bulwark.wire.v1.Message
 	(*Request)(nil),             // 1: bulwark.wire.v1.Request
@@ -1800,12 +1783,11 @@ var file_wire_proto_goTypes = []any{
 	(*Status)(nil),              // 10: bulwark.wire.v1.Status
 	(*FetchState)(nil),          // 11: bulwark.wire.v1.FetchState
 	(*StateChunk)(nil),          // 12: bulwark.wire.v1.StateChunk
-	(*StateBlob)(nil),           // 13: bulwark.wire.v1.StateBlob
-	(*ReplyCacheEntry)(nil),     // 14: bulwark.wire.v1.ReplyCacheEntry
-	(*StateSnapshot)(nil),       // 15: bulwark.wire.v1.StateSnapshot
-	(*StableProof)(nil),         // 16: bulwark.wire.v1.StableProof
-	(*FetchBatch)(nil),          // 17: bulwark.wire.v1.FetchBatch
-	(*Batch)(nil),               // 18: bulwark.wire.v1.Batch
+	(*ReplyCacheEntry)(nil),     // 13: bulwark.wire.v1.ReplyCacheEntry
+	(*StateSnapshot)(nil),       // 14: bulwark.wire.v1.StateSnapshot
+	(*StableProof)(nil),         // 15: bulwark.wire.v1.StableProof
+	(*FetchBatch)(nil),          // 16: bulwark.wire.v1.FetchBatch
+	(*Batch)(nil),               // 17: bulwark.wire.v1.Batch
 }
 var file_wire_proto_depIdxs = []int32{
 	1,  // 0: bulwark.wire.v1.Message.request:type_name -> bulwark.wire.v1.Request
@@ -1819,8 +1801,8 @@ var file_wire_proto_depIdxs = []int32{
 	10, // 8: bulwark.wire.v1.Message.status:type_name -> bulwark.wire.v1.Status
 	11, // 9: bulwark.wire.v1.Message.fetch_state:type_name -> bulwark.wire.v1.FetchState
 	12, // 10: bulwark.wire.v1.Message.state_chunk:type_name -> bulwark.wire.v1.StateChunk
-	17, // 11: bulwark.wire.v1.Message.fetch_batch:type_name -> bulwark.wire.v1.FetchBatch
-	18, // 12: bulwark.wire.v1.Message.batch:type_name -> bulwark.wire.v1.Batch
+	16, // 11: bulwark.wire.v1.Message.fetch_batch:type_name -> bulwark.wire.v1.FetchBatch
+	17, // 12: bulwark.wire.v1.Message.batch:type_name -> bulwark.wire.v1.Batch
 	1,  // 13: bulwark.wire.v1.PrePrepare.requests:type_name -> bulwark.wire.v1.Request
 	3,  // 14: bulwark.wire.v1.PreparedCertificate.pre_prepare:type_name -> bulwark.wire.v1.PrePrepare
 	4,  // 15: bulwark.wire.v1.PreparedCertificate.prepares:type_name -> bulwark.wire.v1.Prepare
@@ -1829,16 +1811,15 @@ var file_wire_proto_depIdxs = []int32{
 	8,  // 18: bulwark.wire.v1.NewView.view_changes:type_name -> bulwark.wire.v1.ViewChange
 	3,  // 19: bulwark.wire.v1.NewView.pre_prepares:type_name -> bulwark.wire.v1.PrePrepare
 	6,  // 20: bulwark.wire.v1.StateChunk.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	14, // 21: bulwark.wire.v1.StateBlob.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
-	14, // 22: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
-	6,  // 23: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	6,  // 24: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	1,  // 25: bulwark.wire.v1.Batch.requests:type_name -> bulwark.wire.v1.Request
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	13, // 21: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
+	6,  // 22: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	6,  // 23: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	1,  // 24: bulwark.wire.v1.Batch.requests:type_name -> bulwark.wire.v1.Request
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1867,7 +1848,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

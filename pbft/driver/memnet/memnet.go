@@ -18,12 +18,18 @@ import (
 // InboxSize bounds each endpoint's queue of undelivered messages.
 const InboxSize = 4096
 
+// MaxFrameSize is the largest encoded message delivered, as on the real
+// transport (network.DefaultMaxFrameSize): a larger one is dropped and
+// counted, never delivered.
+const MaxFrameSize = 16 << 20
+
 // Network connects replica and client endpoints.
 type Network struct {
 	mu       sync.RWMutex
 	replicas map[uint32]*Endpoint
 	clients  map[string]*Endpoint
 	dropped  atomic.Uint64
+	oversize atomic.Uint64
 }
 
 // New makes an empty network.
@@ -73,8 +79,12 @@ func (n *Network) Detach(id uint32) {
 	}
 }
 
-// Dropped counts messages dropped because an inbox was full or its owner gone.
+// Dropped counts messages dropped because an inbox was full, its owner
+// gone, or the message larger than a frame.
 func (n *Network) Dropped() uint64 { return n.dropped.Load() }
+
+// Oversize counts messages dropped for being larger than MaxFrameSize.
+func (n *Network) Oversize() uint64 { return n.oversize.Load() }
 
 func (e *Endpoint) close() { e.once.Do(func() { close(e.inbox) }) }
 
@@ -104,6 +114,11 @@ func (n *Network) deliver(from pbft.From, to *Endpoint, m *wire.Message) {
 	}
 	data, err := proto.Marshal(m)
 	if err != nil {
+		n.countDrop()
+		return
+	}
+	if len(data) > MaxFrameSize {
+		n.oversize.Add(1)
 		n.countDrop()
 		return
 	}

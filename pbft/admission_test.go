@@ -1,0 +1,83 @@
+package pbft
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// requestFrom is signer's signed request in session.
+func requestFrom(signer crypto.Signer, session uint64, op string) *wire.Request {
+	req := &wire.Request{ClientKey: signer.PublicKey(), Session: session, Timestamp: 1, Operation: []byte(op)}
+	SignRequest(signer, "test", req)
+	return req
+}
+
+// A client key flooding the primary delays its own requests only: keys are
+// served round-robin, so another key's request goes into the next batch,
+// not behind the flood.
+func TestFloodingKeyDelaysOnlyItself(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize, cfg.MaxInflightBatches = 4, 1 })
+	flood := c.scheme.NewSigner("flooder")
+	for s := range uint64(200) {
+		must(t, c.fromClient(0, requestFrom(flood, s, "flood")))
+	}
+	other := c.request([]byte("legitimate"))
+	must(t, c.fromClient(0, other))
+	next := c.take(&wire.Message_PrePrepare{})
+	for batch := 1; ; batch++ {
+		if len(next) == 0 {
+			t.Fatal("the primary stopped proposing")
+		}
+		pp := next[0].msg.GetPrePrepare()
+		for _, req := range pp.GetRequests() {
+			if string(req.GetClientKey()) == string(other.GetClientKey()) {
+				if batch > 2 {
+					t.Fatalf("the other key's request went into batch %d, behind the flood", batch)
+				}
+				return
+			}
+		}
+		// Complete the batch so the next one goes out.
+		for i := 1; i < 4; i++ {
+			must(t, c.step(0, i, ppMsg(pp)))
+		}
+		next = nil
+		c.deliver(func(s sent) bool {
+			if isKind(s, &wire.Message_PrePrepare{}) {
+				next = append(next, s) // the next batch, stepped by the loop
+				return true
+			}
+			return false
+		})
+	}
+}
+
+// The bytes of requests a replica holds for one client key are bounded:
+// past its share it refuses (counted), and another key is still served.
+func TestHeldRequestsAreBoundedPerClient(t *testing.T) {
+	op := make([]byte, 1000)
+	size := 0
+	c := newTestCluster(t, 4, func(cfg *Config) {
+		size = maxRequestSize(len(op))
+		cfg.MaxOperationSize, cfg.MaxHeldBytesPerClient, cfg.MaxHeldBytes = len(op), 3*size, 6*size
+	})
+	flood := c.scheme.NewSigner("flooder")
+	refused := 0
+	for s := range uint64(5) {
+		if err := c.fromClient(2, requestFrom(flood, s, string(op))); errors.Is(err, ErrQueueFull) {
+			refused++
+		} else {
+			must(t, err)
+		}
+	}
+	if refused != 2 {
+		t.Fatalf("%d of 5 requests of %d bytes refused with a share of 3", refused, size)
+	}
+	must(t, c.fromClient(2, c.request(op)))
+	if got := c.reps[2].Stats().Dropped[ErrQueueFull.Error()]; got != 2 {
+		t.Fatalf("%d drops counted, want 2", got)
+	}
+}
