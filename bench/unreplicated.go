@@ -105,6 +105,7 @@ func (s *unreplicated) run(ctx context.Context) error {
 // admit adds a client's new request to batch; a retransmission of the last
 // executed one gets its cached reply, an older one is dropped.
 func (s *unreplicated) admit(batch []*wire.Request, m driver.Inbound) []*wire.Request {
+	defer m.Done() // a batch is small; what it holds need not count against the budget
 	req := m.Msg.GetRequest()
 	if req == nil || m.From.Replica >= 0 || string(req.GetClientKey()) != m.From.Client {
 		return batch

@@ -33,15 +33,32 @@ type ClientOption func(*clientOptions)
 type clientOptions struct {
 	log       *slog.Logger
 	maxFrame  int
+	maxSend   int
+	budget    int
 	queueSize int
 	listen    []string
+	timings   timings
 }
 
 // WithLogger sets the client host's logger (default slog.Default()).
 func WithLogger(l *slog.Logger) ClientOption { return func(o *clientOptions) { o.log = l } }
 
-// WithMaxFrameSize bounds a frame in and out (default 16 MiB).
+// WithMaxFrameSize bounds a frame in and out (default 16 MiB); frames out
+// are also bounded by WithMaxClientFrameSize.
 func WithMaxFrameSize(n int) ClientOption { return func(o *clientOptions) { o.maxFrame = n } }
+
+// WithMaxClientFrameSize bounds the frames the client sends (default 2 MiB,
+// DefaultMaxClientFrameSize, or the max frame size if smaller). It should
+// match the replicas' Config.MaxClientFrameSize: a larger request is then
+// dropped at Send and counted (DropFrameTooLarge), instead of being sent
+// only for every replica to reset the stream.
+func WithMaxClientFrameSize(n int) ClientOption { return func(o *clientOptions) { o.maxSend = n } }
+
+// WithFrameBudget bounds the bytes of replies being read at once from all
+// replicas (default 48 MiB, DefaultReplicaFrameBudget, or the max frame
+// size if larger); each replica may hold at most one max frame of it, so a
+// faulty replica cannot make the client hold more.
+func WithFrameBudget(n int) ClientOption { return func(o *clientOptions) { o.budget = n } }
 
 // WithQueueSize bounds each replica's send queue (default 1024 messages).
 func WithQueueSize(n int) ClientOption { return func(o *clientOptions) { o.queueSize = n } }
@@ -62,6 +79,18 @@ func NewClientHost(ctx context.Context, key *crypto.PrivateKey, replicas []Peer,
 	if o.maxFrame <= 0 || o.maxFrame > 1<<30 {
 		return nil, fmt.Errorf("network: client max frame size %d out of range (0, 1 GiB]", o.maxFrame)
 	}
+	if o.maxSend == 0 {
+		o.maxSend = min(DefaultMaxClientFrameSize, o.maxFrame)
+	}
+	if o.maxSend < 0 || o.maxSend > o.maxFrame {
+		return nil, fmt.Errorf("network: client max client frame size %d out of range (0, max frame size %d]", o.maxSend, o.maxFrame)
+	}
+	if o.budget == 0 {
+		o.budget = max(DefaultReplicaFrameBudget, o.maxFrame)
+	}
+	if o.budget < o.maxFrame {
+		return nil, fmt.Errorf("network: client frame budget %d is below the max frame size %d: a largest reply could never be read", o.budget, o.maxFrame)
+	}
 	if o.queueSize <= 0 {
 		return nil, fmt.Errorf("network: client queue size %d must be positive", o.queueSize)
 	}
@@ -75,7 +104,8 @@ func NewClientHost(ctx context.Context, key *crypto.PrivateKey, replicas []Peer,
 	if err != nil {
 		return nil, err
 	}
-	h := &ClientHost{core: newCore(ctx, o.log, o.maxFrame), links: make(map[uint32]*link, len(replicas))}
+	h := &ClientHost{core: newCore(ctx, o.log, o.maxSend, o.timings.withDefaults()), links: make(map[uint32]*link, len(replicas))}
+	h.fromReplicas = streamKind{max: o.maxFrame, budget: newFrameBudget(o.budget, o.maxFrame), buffer: readBuffer}
 	g := &gater{replicas: make(map[peer.ID]uint32, len(replicas))}
 	for _, p := range replicas {
 		g.replicas[p.PeerID] = p.ID
@@ -95,7 +125,7 @@ func NewClientHost(ctx context.Context, key *crypto.PrivateKey, replicas []Peer,
 			id:    p.ID,
 			pid:   p.PeerID,
 			proto: ClientProtocol,
-			q:     newSendQueue(o.queueSize, o.maxFrame),
+			q:     newSendQueue(o.queueSize, o.maxSend),
 			read:  h.readReplies(p.ID),
 		}
 	}
@@ -108,7 +138,7 @@ func NewClientHost(ctx context.Context, key *crypto.PrivateKey, replicas []Peer,
 // readReplies returns the link reader for replica id: replies arrive on the
 // stream the client opened, so the sender is that replica.
 func (h *ClientHost) readReplies(id uint32) func(network.Stream) {
-	return func(s network.Stream) { h.readLoop(s, pbft.FromReplica(id)) }
+	return func(s network.Stream) { h.readLoop(s, pbft.FromReplica(id), h.fromReplicas) }
 }
 
 // ID is the client's libp2p peer id.
@@ -134,6 +164,7 @@ func (h *ClientHost) Stats() Stats {
 		}
 	}
 	slices.Sort(s.Connected)
+	s.FrameBudget = h.budgetStats()
 	return s
 }
 

@@ -25,6 +25,11 @@ func (h *ReplicaHost) handleClientStream(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
+	if _, replica := h.ids[pid]; !replica && !h.cfg.admitted.admits(pid) { // the gater refuses these first; kept as a backstop
+		h.stats.drop(DropClientNotAdmitted, "client stream from a client not in the cluster's client list", "peer", pid)
+		_ = s.Reset()
+		return
+	}
 	if !h.track(s, true) {
 		return
 	}
@@ -56,7 +61,7 @@ func (h *ReplicaHost) handleClientStream(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
-	h.readLoop(s, pbft.FromClient(key))
+	h.readLoop(s, pbft.FromClient(key), h.fromClients)
 	close(dead)
 	<-writerDone
 }

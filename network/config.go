@@ -24,6 +24,20 @@ const (
 	DefaultMaxFrameSize    = 16 << 20
 	DefaultQueueSize       = 1024
 	DefaultClientQueueSize = 256
+	// DefaultMaxClientFrameSize bounds a frame from a client: a request
+	// holds at most one operation (pbft.DefaultMaxOperationSize, 1 MiB) and
+	// about 150 bytes around it; twice that leaves room without letting a
+	// client send what only replicas need (16 MiB state chunks).
+	DefaultMaxClientFrameSize = 2 << 20
+	// The inbound frame budget, 64 MiB in all by default, a small part of
+	// a replica's 256 MiB memory ceiling: 48 MiB for frames from replicas
+	// (each replica at most one MaxFrameSize, so the three others of a
+	// four-replica cluster can each be reading a largest frame at once,
+	// whatever a faulty one does), 16 MiB for frames from clients (each at
+	// most one MaxClientFrameSize: eight largest requests at once). See
+	// frameBudget.
+	DefaultReplicaFrameBudget = 48 << 20
+	DefaultClientFrameBudget  = 16 << 20
 )
 
 // Timings. Replicas may be continents apart, so dial and write timeouts are
@@ -63,7 +77,25 @@ type Config struct {
 	// Replicas is the whole cluster, Self included.
 	Replicas []Peer
 	// MaxFrameSize bounds one encoded message, in and out (default 16 MiB).
+	// Frames from clients are bounded by MaxClientFrameSize instead.
 	MaxFrameSize int
+	// MaxClientFrameSize bounds one frame from a client (default 2 MiB, or
+	// MaxFrameSize if smaller; at most MaxFrameSize, since the requests a
+	// client sends travel on in pre-prepares). It must hold the largest
+	// request the replicas accept (pbft.Config.MaxOperationSize plus about
+	// 150 bytes). Replies to clients are bounded by MaxFrameSize.
+	MaxClientFrameSize int
+	// ReplicaFrameBudget bounds the bytes of frames from replicas being
+	// read, decoded or handed to Inbound at once (default 48 MiB, or
+	// MaxFrameSize if larger); each replica may hold at most MaxFrameSize
+	// of it. A frame that cannot get its bytes within a short wait is
+	// dropped and its stream reset (Dropped[DropFrameBudget]).
+	ReplicaFrameBudget int
+	// ClientFrameBudget is the same for frames from clients (default
+	// 16 MiB, or MaxClientFrameSize if larger); each client may hold at
+	// most MaxClientFrameSize of it. Clients draw on their own pool, so no
+	// number of clients can starve the replicas.
+	ClientFrameBudget int
 	// QueueSize bounds each replica's send queue, in messages (default 1024).
 	QueueSize int
 	// ClientQueueSize bounds each client stream's reply queue (default 256):
@@ -76,11 +108,15 @@ type Config struct {
 	// Logger receives connection events and rate-limited drop reports
 	// (default slog.Default()).
 	Logger *slog.Logger
+
+	admitted admission // from Clients, by withDefaults
+	timings  timings   // zero: defaults; tests shorten them
 }
 
 // withDefaults fills zero fields and checks the rest, naming the field at
 // fault so a bad cluster file fails with one clear line.
 func (c Config) withDefaults() (Config, error) {
+	var err error
 	if c.Key == nil {
 		return c, fmt.Errorf("network: Config.Key is nil")
 	}
@@ -102,6 +138,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ClientQueueSize < 0 {
 		return c, fmt.Errorf("network: Config.ClientQueueSize %d is negative", c.ClientQueueSize)
 	}
+	if err = c.budgetDefaults(); err != nil {
+		return c, err
+	}
+	if c.admitted, err = newAdmission(c.Clients); err != nil {
+		return c, err
+	}
+	c.timings = c.timings.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -128,6 +171,30 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("network: Config.Self %d is not in Config.Replicas", c.Self)
 	}
 	return c, nil
+}
+
+// budgetDefaults fills and checks the client frame limit and the two pools
+// of the frame budget; MaxFrameSize is already checked.
+func (c *Config) budgetDefaults() error {
+	if c.MaxClientFrameSize == 0 {
+		c.MaxClientFrameSize = min(DefaultMaxClientFrameSize, c.MaxFrameSize)
+	}
+	if c.MaxClientFrameSize < 0 || c.MaxClientFrameSize > c.MaxFrameSize {
+		return fmt.Errorf("network: Config.MaxClientFrameSize %d out of range (0, MaxFrameSize %d]", c.MaxClientFrameSize, c.MaxFrameSize)
+	}
+	if c.ReplicaFrameBudget == 0 {
+		c.ReplicaFrameBudget = max(DefaultReplicaFrameBudget, c.MaxFrameSize)
+	}
+	if c.ReplicaFrameBudget < c.MaxFrameSize {
+		return fmt.Errorf("network: Config.ReplicaFrameBudget %d is below MaxFrameSize %d: a largest frame could never be read", c.ReplicaFrameBudget, c.MaxFrameSize)
+	}
+	if c.ClientFrameBudget == 0 {
+		c.ClientFrameBudget = max(DefaultClientFrameBudget, c.MaxClientFrameSize)
+	}
+	if c.ClientFrameBudget < c.MaxClientFrameSize {
+		return fmt.Errorf("network: Config.ClientFrameBudget %d is below MaxClientFrameSize %d: a largest client frame could never be read", c.ClientFrameBudget, c.MaxClientFrameSize)
+	}
+	return nil
 }
 
 // checkPeers rejects duplicate ids or peer ids: either would route one

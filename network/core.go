@@ -26,11 +26,15 @@ import (
 // channel, counters, and the bookkeeping that lets Close stop every
 // goroutine and only then close the channel they send on.
 type core struct {
-	host     host.Host
-	log      *slog.Logger
-	stats    *counters
-	maxFrame int
-	inbound  chan driver.Inbound
+	host    host.Host
+	log     *slog.Logger
+	stats   *counters
+	maxSend int // bound on the frames this host sends
+	inbound chan driver.Inbound
+	timings timings
+	// fromReplicas and fromClients are how streams from either kind of
+	// peer are read (a client host has only the first).
+	fromReplicas, fromClients streamKind
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,13 +80,22 @@ func newLibp2pHost(c *core, keyOpt libp2p.Option, listen libp2p.Option, g *gater
 	return nil
 }
 
-func newCore(ctx context.Context, log *slog.Logger, maxFrame int) *core {
+// streamKind is how one kind of inbound stream is read: its frame limit,
+// the pool of the frame budget its bodies draw on, and its read buffer.
+type streamKind struct {
+	max    int
+	budget *frameBudget
+	buffer int
+}
+
+func newCore(ctx context.Context, log *slog.Logger, maxSend int, t timings) *core {
 	c := &core{
-		log:      log,
-		stats:    newCounters(log),
-		maxFrame: maxFrame,
-		inbound:  make(chan driver.Inbound, inboundBuffer),
-		streams:  make(map[network.Stream]struct{}),
+		log:     log,
+		stats:   newCounters(log),
+		maxSend: maxSend,
+		inbound: make(chan driver.Inbound, inboundBuffer),
+		timings: t,
+		streams: make(map[network.Stream]struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	return c
@@ -156,20 +169,39 @@ func (c *core) deliver(in driver.Inbound) bool {
 
 // readLoop reads frames from s and delivers them as sent by from, until the
 // stream ends or carries bad input; either way the stream is finished here.
-func (c *core) readLoop(s network.Stream, from pbft.From) {
+// Each frame holds its bytes of the frame budget until its consumer is done
+// with it: a consumer that falls behind makes readers wait for budget, not
+// memory grow.
+func (c *core) readLoop(s network.Stream, from pbft.From, k streamKind) {
 	// Buffered: many small frames arrive back to back, and each read from
 	// the stream takes the muxer's lock.
-	fr := frameReader{r: bufio.NewReaderSize(s, readBuffer), max: c.maxFrame}
+	fr := frameReader{r: bufio.NewReaderSize(s, k.buffer), max: k.max, gate: &bodyGate{
+		ctx: c.ctx, budget: k.budget, peer: s.Conn().RemotePeer(), s: s, t: c.timings,
+	}}
+	defer fr.release()
 	for {
 		m, err := fr.next()
 		if err != nil {
 			c.readFailed(s, err)
 			return
 		}
-		if !c.deliver(driver.Inbound{From: from, Msg: m}) {
+		// The frame's budget goes with the message: the consumer gives it
+		// back (Inbound.Done) once it handled it, so messages waiting in
+		// Inbound are bounded by the budget too, not only those being read.
+		ok := c.deliver(driver.Inbound{From: from, Msg: m, Release: fr.detach()})
+		if !ok {
 			_ = s.Reset()
 			return
 		}
+	}
+}
+
+// budgetStats is the frame budget's part of Stats.
+func (c *core) budgetStats() FrameBudgetStats {
+	r, cl := c.fromReplicas.budget.snapshot(), c.fromClients.budget.snapshot()
+	return FrameBudgetStats{
+		ReplicaBytes: r.used, ReplicaLimit: r.limit, ClientBytes: cl.used, ClientLimit: cl.limit,
+		Peers: r.peers + cl.peers, Waits: r.waits + cl.waits,
 	}
 }
 
@@ -182,6 +214,10 @@ func (c *core) readFailed(s network.Stream, err error) {
 		c.stats.drop(DropFrameTooLarge, "dropping oversized frame, resetting stream", "peer", peer, "err", err)
 	case errors.Is(err, errMalformed):
 		c.stats.drop(DropMalformed, "dropping undecodable frame, resetting stream", "peer", peer, "err", err)
+	case errors.Is(err, errBudget):
+		c.stats.drop(DropFrameBudget, "no frame budget for a frame's body, resetting stream", "peer", peer, "err", err)
+	case errors.Is(err, errFrameStalled):
+		c.stats.drop(DropFrameStalled, "frame body stalled, resetting stream", "peer", peer, "err", err)
 	case errors.Is(err, io.EOF):
 		_ = s.Close()
 		return
@@ -197,8 +233,14 @@ func (c *core) readFailed(s network.Stream, err error) {
 // stream's encryption and muxer each.
 const maxCoalesce = 64 << 10
 
-// readBuffer is the buffered reader's size on each inbound stream.
-const readBuffer = 32 << 10
+// readBuffer is the buffered reader's size on each stream from a replica
+// (there are a few, each busy); clientReadBuffer on each stream from a
+// client: there may be thousands, most idle, and requests are small.
+// Frames that fit are read in place (see frameReader.body).
+const (
+	readBuffer       = 32 << 10
+	clientReadBuffer = 4 << 10
+)
 
 // pump writes queued frames to s until a write fails, dead is closed (the
 // stream's reader saw it end) or the host closes. pending, if set, is written
@@ -305,7 +347,7 @@ func (c *core) encode(m *wire.Message) ([]byte, bool) {
 		return c.lastFrame, true
 	}
 	c.encodes++
-	frame, err := encodeFrame(m, c.maxFrame)
+	frame, err := encodeFrame(m, c.maxSend)
 	if err != nil {
 		if errors.Is(err, errFrameTooLarge) {
 			c.stats.drop(DropFrameTooLarge, "outbound message too large", "err", err)

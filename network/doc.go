@@ -18,4 +18,19 @@
 // tolerates loss and retransmits on Status). Bad input (oversized or
 // undecodable frames, strangers on the replica protocol) is dropped, counted
 // in Stats, logged at a limited rate, and the offending stream is reset.
+//
+// Memory is bounded per peer and in all. Frames from clients are bounded by
+// MaxClientFrameSize (2 MiB), below replicas' MaxFrameSize (16 MiB). A
+// frame's body is read only once its length is reserved from the inbound
+// frame budget (budget.go): 48 MiB for frames from replicas, each replica
+// at most one MaxFrameSize of it, and 16 MiB for frames from clients, each
+// at most one MaxClientFrameSize; a frame that cannot get its bytes within
+// two seconds is dropped and its stream reset. A body must arrive within a
+// deadline set from its length (bodygate.go), so a peer that announces a
+// frame and stalls loses its stream and its reservation. Departed clients
+// are forgotten by the peerstore (forget.go), so connection churn leaves
+// nothing behind.
+//
+// Config.Clients, if set, names the only client keys a replica admits;
+// other clients are refused at the connection (admission.go).
 package network

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -140,7 +141,34 @@ func FuzzFrameReader(f *testing.F) {
 		if grew := allocatedBytes() - before; grew > limit {
 			t.Fatalf("reading %d bytes (%d frames, max %d) allocated %d bytes", len(data), frames, max, grew)
 		}
+
+		// Streams are read through a buffered reader, whose bodies that fit
+		// are decoded in place: the same bytes must give the same messages
+		// and end the same way. A small buffer takes both paths.
+		br := frameReader{r: bufio.NewReaderSize(&stingyReader{data: data, step: 1 + int(step)}, 64), max: max}
+		for i := 0; ; i++ {
+			m, berr := br.next()
+			if berr != nil {
+				if i != len(got) || frameErrorClass(berr) != frameErrorClass(err) {
+					t.Fatalf("buffered reader ended after %d frames with %v; unbuffered after %d with %v", i, berr, len(got), err)
+				}
+				break
+			}
+			if i >= len(got) || !proto.Equal(m, got[i].m) {
+				t.Fatalf("buffered reader's frame %d differs", i)
+			}
+		}
 	})
+}
+
+// frameErrorClass names the kind of error that ended a stream.
+func frameErrorClass(err error) string {
+	for _, e := range []error{io.ErrUnexpectedEOF, io.EOF, errFrameTooLarge, errMalformed} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "other: " + err.Error()
 }
 
 // checkFrameError checks the error that ended a stream whose unread rest

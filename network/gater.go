@@ -12,14 +12,19 @@ import (
 // may connect. A connection cannot tell which protocol its streams will use,
 // so the replica-only rule for /bulwark/replica is enforced again per stream
 // (see handleReplicaStream); the gater keeps out what can never be useful:
-// dials to anyone but cluster replicas, and inbound peers whose identity is
-// not an ed25519 key (no replica, and no client we could route replies to).
+// dials to anyone but cluster replicas, inbound peers whose identity is not
+// an ed25519 key (no replica, and no client we could route replies to), and
+// clients the cluster file does not admit.
 type gater struct {
 	replicas map[peer.ID]uint32
 	self     peer.ID
 	// acceptClients admits inbound connections from non-replicas (replica
 	// hosts: clients connect to them). A client host admits replicas only.
 	acceptClients bool
+	// clients are the clients admitted (nil: all); stats counts and logs
+	// the others (replica hosts only).
+	clients admission
+	stats   *counters
 }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
@@ -48,8 +53,14 @@ func (g *gater) InterceptSecured(dir network.Direction, p peer.ID, _ network.Con
 	if dir != network.DirInbound || !g.acceptClients {
 		return false
 	}
-	_, err := ed25519KeyOf(p)
-	return err == nil
+	if _, err := ed25519KeyOf(p); err != nil {
+		return false
+	}
+	if !g.clients.admits(p) {
+		g.stats.drop(DropClientNotAdmitted, "refusing connection from a client not in the cluster's client list", "peer", p)
+		return false
+	}
+	return true
 }
 
 // InterceptUpgraded has nothing left to decide.

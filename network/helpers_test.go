@@ -127,6 +127,7 @@ func receive(t *testing.T, in <-chan driver.Inbound, d time.Duration) driver.Inb
 		if !ok {
 			t.Fatal("inbound closed")
 		}
+		m.Done() // the test is the consumer: its budget goes back
 		return m
 	case <-time.After(d):
 		t.Fatalf("no message within %v", d)

@@ -41,13 +41,15 @@ func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
 		return nil, err
 	}
 	h := &ReplicaHost{
-		core:    newCore(ctx, cfg.Logger, cfg.MaxFrameSize),
+		core:    newCore(ctx, cfg.Logger, cfg.MaxFrameSize, cfg.timings),
 		cfg:     cfg,
 		ids:     make(map[peer.ID]uint32, len(cfg.Replicas)),
 		links:   make(map[uint32]*link, len(cfg.Replicas)),
 		clients: make(map[string]*clientConn),
 	}
-	g := &gater{replicas: make(map[peer.ID]uint32, len(cfg.Replicas)), acceptClients: true}
+	h.fromReplicas = streamKind{max: cfg.MaxFrameSize, budget: newFrameBudget(cfg.ReplicaFrameBudget, cfg.MaxFrameSize), buffer: readBuffer}
+	h.fromClients = streamKind{max: cfg.MaxClientFrameSize, budget: newFrameBudget(cfg.ClientFrameBudget, cfg.MaxClientFrameSize), buffer: clientReadBuffer}
+	g := &gater{replicas: make(map[peer.ID]uint32, len(cfg.Replicas)), acceptClients: true, clients: cfg.admitted, stats: h.stats}
 	for _, p := range cfg.Replicas {
 		g.replicas[p.PeerID] = p.ID
 		if p.ID == cfg.Self {
@@ -62,6 +64,7 @@ func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
 	}
 	h.host.SetStreamHandler(ReplicaProtocol, h.handleReplicaStream)
 	h.host.SetStreamHandler(ClientProtocol, h.handleClientStream)
+	h.forgetDepartedClients()
 
 	for _, p := range cfg.Replicas {
 		if p.ID == cfg.Self {
@@ -83,7 +86,8 @@ func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
 	for _, l := range h.links {
 		h.spawn(l.run)
 	}
-	h.log.Info("network: replica host started", "replica", cfg.Self, "peer", h.host.ID(), "addrs", h.host.Addrs())
+	h.log.Info("network: replica host started", "replica", cfg.Self, "peer", h.host.ID(), "addrs", h.host.Addrs(),
+		"clients_admitted", admittedCount(cfg.admitted))
 	return h, nil
 }
 
@@ -130,6 +134,7 @@ func (h *ReplicaHost) Stats() Stats {
 	h.clientsMu.Lock()
 	s.ClientStreams = len(h.clients)
 	h.clientsMu.Unlock()
+	s.FrameBudget = h.budgetStats()
 	return s
 }
 
@@ -151,7 +156,7 @@ func (h *ReplicaHost) handleReplicaStream(s network.Stream) {
 		return
 	}
 	defer h.untrack(s, true)
-	h.readLoop(s, pbft.FromReplica(id))
+	h.readLoop(s, pbft.FromReplica(id), h.fromReplicas)
 }
 
 // watchOutbound reads our outbound replica stream only to learn when it dies

@@ -26,9 +26,20 @@ const (
 	DropNoClientStream DropReason = "no_client_stream"
 	// DropSendFailed: a frame that failed to write on two streams in a row.
 	DropSendFailed DropReason = "send_failed"
+	// DropFrameBudget: an inbound frame whose body could not get its bytes
+	// of the frame budget (its peer's share or the pool's total was held by
+	// other frames) within the wait; its stream was reset.
+	DropFrameBudget DropReason = "frame_budget"
+	// DropFrameStalled: an inbound frame whose body did not arrive within
+	// its deadline; its stream was reset and its budget released.
+	DropFrameStalled DropReason = "frame_stalled"
+	// DropClientNotAdmitted: a connection from a client whose key is not in
+	// Config.Clients, refused before any stream was opened.
+	DropClientNotAdmitted DropReason = "client_not_admitted"
 )
 
-var dropReasons = []DropReason{DropQueueFull, DropFrameTooLarge, DropMalformed, DropUnknownPeer, DropNoClientStream, DropSendFailed}
+var dropReasons = []DropReason{DropQueueFull, DropFrameTooLarge, DropMalformed, DropUnknownPeer, DropNoClientStream,
+	DropSendFailed, DropFrameBudget, DropFrameStalled, DropClientNotAdmitted}
 
 // Stats is a snapshot of a host's counters.
 type Stats struct {
@@ -41,6 +52,27 @@ type Stats struct {
 	Connected []uint32
 	// ClientStreams counts open client streams (on a replica host).
 	ClientStreams int
+	// FrameBudget is the inbound frame budget in use now.
+	FrameBudget FrameBudgetStats
+}
+
+// FrameBudgetStats is the inbound frame budget: the bytes reserved by frame
+// bodies being read, decoded or handed to Inbound, in two pools, so that
+// clients can never take what replicas need. A stalled or flooding peer
+// shows here as bytes held and as Dropped[DropFrameBudget] and
+// Dropped[DropFrameStalled].
+type FrameBudgetStats struct {
+	// ReplicaBytes of ReplicaLimit are held by frames from replicas (on a
+	// client host: every frame, all being replies from replicas).
+	ReplicaBytes, ReplicaLimit int64
+	// ClientBytes of ClientLimit are held by frames from clients (zero on a
+	// client host).
+	ClientBytes, ClientLimit int64
+	// Peers is how many peers hold some of it.
+	Peers int
+	// Waits counts frames that had to wait for budget; those that waited
+	// in vain are also counted in Dropped[DropFrameBudget].
+	Waits uint64
 }
 
 // logEvery is the minimum interval between two log lines for one reason: a

@@ -31,9 +31,9 @@ type replicaStatus struct {
 
 func newStatusCmd() *cobra.Command {
 	var (
-		clusterPath, logLevel string
-		asJSON                bool
-		timeout               time.Duration
+		clusterPath, keyPath, logLevel string
+		asJSON                         bool
+		timeout                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "status --cluster FILE [--json] [--timeout 3s]",
@@ -49,7 +49,11 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sts, err := queryStatus(cmd.Context(), c, timeout, network.WithLogger(logger))
+			key, err := statusKey(keyPath)
+			if err != nil {
+				return err
+			}
+			sts, err := queryStatus(cmd.Context(), c, key, timeout, network.WithLogger(logger))
 			if err != nil {
 				return err
 			}
@@ -58,18 +62,31 @@ func newStatusCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&clusterPath, "cluster", "", "cluster file (cluster.json)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON array")
+	cmd.Flags().StringVar(&keyPath, "key", "", "client private key file, for a cluster that admits only listed client keys (default: a fresh key)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the replicas' answers")
 	cmd.Flags().StringVar(&logLevel, "log-level", "error", "log level: debug, info, warn or error")
 	return cmd
 }
 
+// statusKey is the key status queries are sent with: --key's, or a fresh one.
+func statusKey(path string) (*crypto.PrivateKey, error) {
+	if path == "" {
+		key, err := crypto.GenerateKey(nil)
+		if err != nil {
+			return nil, fmt.Errorf("status: %w", err)
+		}
+		return key, nil
+	}
+	key, err := crypto.LoadPrivateKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	return key, nil
+}
+
 // queryStatus sends a Status query to every replica over the client protocol
 // and collects the answers that arrive within timeout.
-func queryStatus(ctx context.Context, c *node.Cluster, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
-	key, err := crypto.GenerateKey(nil)
-	if err != nil {
-		return nil, fmt.Errorf("status: %w", err)
-	}
+func queryStatus(ctx context.Context, c *node.Cluster, key *crypto.PrivateKey, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	host, err := network.NewClientHost(ctx, key, c.Peers, opts...)
@@ -102,6 +119,7 @@ func queryStatus(ctx context.Context, c *node.Cluster, timeout time.Duration, op
 			if !ok {
 				return sts, nil
 			}
+			m.Done()
 			st := m.Msg.GetStatus()
 			id := m.From.Replica
 			if st == nil || id < 0 || id >= len(sts) || sts[id].Reachable || st.GetReplica() != uint32(id) {

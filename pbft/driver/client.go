@@ -114,6 +114,7 @@ func (c *Client) run(ctx context.Context) {
 				return
 			}
 			c.onReply(m)
+			m.Done()
 		case <-ticker.C:
 			for _, s := range c.sessions {
 				if req := s.Tick(); req != nil {

@@ -182,15 +182,8 @@ func (d *Driver) run(ctx context.Context) {
 			batch := drain(m, in)
 			d.verifier.prepare(d.cfg.Replica.ClusterID, d.cfg.Replica.Replicas, batch, d.r.Primary() == d.r.ID())
 			for _, m := range batch {
-				if d.answerStatusQuery(m) || d.answerFetchBatch(m) {
-					continue
-				}
-				if d.cfg.Metrics != nil {
-					d.cfg.Metrics.observeInbound(m.Msg, time.Now())
-				}
-				if err := d.r.Step(m.From, m.Msg); err != nil {
-					d.log.Debug("dropped", "from", m.From.Replica, "err", err)
-				}
+				d.step(m)
+				m.Done()
 			}
 		case reply := <-d.status:
 			reply <- d.snapshotStatus()
@@ -200,6 +193,20 @@ func (d *Driver) run(ctx context.Context) {
 			d.log.Error("replica stopped", "err", err)
 			return
 		}
+	}
+}
+
+// step hands one inbound message to the core, unless the driver answers it
+// itself.
+func (d *Driver) step(m Inbound) {
+	if d.answerStatusQuery(m) || d.answerFetchBatch(m) {
+		return
+	}
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.observeInbound(m.Msg, time.Now())
+	}
+	if err := d.r.Step(m.From, m.Msg); err != nil {
+		d.log.Debug("dropped", "from", m.From.Replica, "err", err)
 	}
 }
 

@@ -9,6 +9,17 @@ import (
 type Inbound struct {
 	From pbft.From
 	Msg  *wire.Message
+	// Release, if set, gives back the transport's memory budget the message
+	// was read against; the consumer calls Done once it is through with it,
+	// so messages waiting to be consumed count against the budget too.
+	Release func()
+}
+
+// Done releases m's budget, if it holds any.
+func (m Inbound) Done() {
+	if m.Release != nil {
+		m.Release()
+	}
 }
 
 // Transport carries a replica's messages. Sends are best-effort and must not

@@ -14,6 +14,7 @@ import (
 type networkCollector struct {
 	host                                           *network.ReplicaHost
 	sent, received, dropped, connected, clientStrm *prometheus.Desc
+	budget, budgetLimit, budgetWaits               *prometheus.Desc
 }
 
 func newNetworkCollector(host *network.ReplicaHost, replica uint32) *networkCollector {
@@ -22,12 +23,15 @@ func newNetworkCollector(host *network.ReplicaHost, replica uint32) *networkColl
 		return prometheus.NewDesc(prometheus.BuildFQName("bulwark", "network", name), help, vars, labels)
 	}
 	return &networkCollector{
-		host:       host,
-		sent:       desc("frames_sent_total", "Frames written to streams."),
-		received:   desc("messages_received_total", "Messages delivered to the replica."),
-		dropped:    desc("messages_dropped_total", "Messages the network layer dropped, by reason.", "reason"),
-		connected:  desc("connected_peers", "Replicas with an open outbound stream."),
-		clientStrm: desc("client_streams", "Open client streams."),
+		host:        host,
+		sent:        desc("frames_sent_total", "Frames written to streams."),
+		received:    desc("messages_received_total", "Messages delivered to the replica."),
+		dropped:     desc("messages_dropped_total", "Messages the network layer dropped, by reason.", "reason"),
+		connected:   desc("connected_peers", "Replicas with an open outbound stream."),
+		clientStrm:  desc("client_streams", "Open client streams."),
+		budget:      desc("frame_budget_bytes", "Bytes of inbound frames held (being read or awaiting the replica), by pool.", "pool"),
+		budgetLimit: desc("frame_budget_limit_bytes", "The inbound frame budget, by pool.", "pool"),
+		budgetWaits: desc("frame_budget_waits_total", "Frames that had to wait for budget."),
 	}
 }
 
@@ -37,6 +41,9 @@ func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.dropped
 	ch <- c.connected
 	ch <- c.clientStrm
+	ch <- c.budget
+	ch <- c.budgetLimit
+	ch <- c.budgetWaits
 }
 
 func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
@@ -48,6 +55,12 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.connected, prometheus.GaugeValue, float64(len(s.Connected)))
 	ch <- prometheus.MustNewConstMetric(c.clientStrm, prometheus.GaugeValue, float64(s.ClientStreams))
+	b := s.FrameBudget
+	ch <- prometheus.MustNewConstMetric(c.budget, prometheus.GaugeValue, float64(b.ReplicaBytes), "replicas")
+	ch <- prometheus.MustNewConstMetric(c.budget, prometheus.GaugeValue, float64(b.ClientBytes), "clients")
+	ch <- prometheus.MustNewConstMetric(c.budgetLimit, prometheus.GaugeValue, float64(b.ReplicaLimit), "replicas")
+	ch <- prometheus.MustNewConstMetric(c.budgetLimit, prometheus.GaugeValue, float64(b.ClientLimit), "clients")
+	ch <- prometheus.MustNewConstMetric(c.budgetWaits, prometheus.CounterValue, float64(b.Waits))
 }
 
 // cryptoCollector exports the process's signature counts (crypto.Counts):
