@@ -127,9 +127,9 @@ func (s *unreplicated) admit(batch []*wire.Request, m driver.Inbound) []*wire.Re
 func (s *unreplicated) execute(batch []*wire.Request) error {
 	clear(s.inBatch)
 	s.seq++
-	ops := make([][]byte, len(batch))
+	ops := make([]statemachine.Op, len(batch))
 	for i, r := range batch {
-		ops[i] = r.GetOperation()
+		ops[i] = statemachine.Op{Client: r.GetClientKey(), Session: r.GetSession(), Data: r.GetOperation()}
 	}
 	data, err := proto.Marshal(&wire.PrePrepare{Sequence: s.seq, Requests: batch})
 	if err != nil {

@@ -139,6 +139,9 @@ func (r *Replica) checkBatch(reqs []*wire.Request) ([]crypto.Digest, error) {
 		if !r.authenticRequest(req, digests[i]) {
 			return nil, r.drop(ErrUnauthenticRequest, "request %d of the batch", i)
 		}
+		if err := r.admissionError(req.GetClientKey(), req.GetOperation()); err != nil {
+			return nil, r.drop(ErrRefused, "request %d of the batch: %v", i, err)
+		}
 	}
 	return digests, nil
 }

@@ -20,12 +20,13 @@ var (
 	ErrStaleTimestamp     = errors.New("timestamp not newer than the client's last")
 	ErrQueueFull          = errors.New("request queue full")
 	ErrUnauthenticRequest = errors.New("request neither held from its client nor validly signed")
+	ErrRefused            = errors.New("operation refused by the service's admission check")
 )
 
 var dropReasons = []error{
 	ErrMalformed, ErrSenderMismatch, ErrBadSignature, ErrWrongView, ErrNotPrimary,
 	ErrOutsideWindow, ErrConflict, ErrDigestMismatch, ErrStaleTimestamp, ErrQueueFull,
-	ErrUnauthenticRequest,
+	ErrUnauthenticRequest, ErrRefused,
 }
 
 // Stats are a replica's counters. They are part of no protocol decision.
@@ -47,6 +48,8 @@ type Stats struct {
 	Equivocations uint64
 	// EvictedSessions counts sessions evicted from the client table.
 	EvictedSessions uint64
+	// Refused counts requests the service's admission check refused.
+	Refused uint64
 	// RateLimited counts peers' Status and FetchState messages left
 	// unanswered because the peer asked faster than its per-peer rate.
 	RateLimited uint64

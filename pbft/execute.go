@@ -1,5 +1,7 @@
 package pbft
 
+import "github.com/bulwark-bft/bulwark/statemachine"
+
 // executeCommitted executes committed batches strictly in sequence order: a
 // batch runs only once every lower sequence number has run.
 func (r *Replica) executeCommitted() {
@@ -21,7 +23,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 		Sequence: seq, View: r.view, PrePrepare: s.prePrepare, Requests: reqs,
 		Skipped: make([]bool, len(reqs)), Results: make([][]byte, len(reqs)),
 	}
-	ops := make([][]byte, 0, len(reqs))
+	ops := make([]statemachine.Op, 0, len(reqs))
 	run := make([]int, 0, len(reqs))
 	for i, req := range reqs {
 		k := keyOf(req)
@@ -35,7 +37,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 			continue
 		}
 		cs.lastTS, cs.lastSeq = req.GetTimestamp(), seq // a later copy in this batch is skipped
-		ops = append(ops, req.GetOperation())
+		ops = append(ops, statemachine.Op{Client: req.GetClientKey(), Session: req.GetSession(), Data: req.GetOperation()})
 		run = append(run, i)
 	}
 	results := r.svc.Apply(seq, ops)

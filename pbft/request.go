@@ -5,6 +5,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine"
 )
 
 // sessionKey names a client in PBFT's sense: one session of one client key.
@@ -114,6 +115,9 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 			return r.drop(ErrBadSignature, "request from its client's connection")
 		}
 		verified = true
+	}
+	if from.isClient() && r.refuse(req) {
+		return nil
 	}
 	size := proto.Size(req)
 	if !r.mayHold(k.client, size-cs.pendingSize) {
@@ -231,7 +235,7 @@ func (r *Replica) replyFromCache(k sessionKey, cs *clientState) {
 }
 
 func (r *Replica) reply(k sessionKey, ts, view uint64, result []byte, readOnly bool) {
-	rep := &wire.Reply{
+	r.sendReply(&wire.Reply{
 		View:      view,
 		ClientKey: []byte(k.client),
 		Session:   k.session,
@@ -239,12 +243,41 @@ func (r *Replica) reply(k sessionKey, ts, view uint64, result []byte, readOnly b
 		Replica:   r.cfg.ID,
 		Result:    result,
 		ReadOnly:  readOnly,
+	})
+}
+
+// admissionError is why the service's admission check refuses op of
+// client, or nil (always nil for a service without one).
+func (r *Replica) admissionError(client, op []byte) error {
+	if a, ok := r.svc.(statemachine.Admission); ok {
+		return a.Admit(client, op)
 	}
+	return nil
+}
+
+// refuse answers a request the service's admission check refuses with the
+// error, and reports whether it did: every correct replica refuses it alike
+// (the check is deterministic), so the client gets f+1 matching refusals and
+// nothing is ordered.
+func (r *Replica) refuse(req *wire.Request) bool {
+	err := r.admissionError(req.GetClientKey(), req.GetOperation())
+	if err == nil {
+		return false
+	}
+	r.stats.Refused++
+	r.sendReply(&wire.Reply{
+		View: r.view, ClientKey: req.GetClientKey(), Session: req.GetSession(), Timestamp: req.GetTimestamp(),
+		Replica: r.cfg.ID, Result: []byte(err.Error()), ReadOnly: req.GetReadOnly(), Rejected: true,
+	})
+	return true
+}
+
+func (r *Replica) sendReply(rep *wire.Reply) {
 	if r.cfg.SignReplies {
 		rep.Signature = r.cfg.Signer.Sign(ReplyTranscript(r.cfg.ClusterID, rep))
 	}
 	r.ready.Messages = append(r.ready.Messages, Envelope{
-		To: ToClient, Client: k.client, Msg: &wire.Message{Content: &wire.Message_Reply{Reply: rep}},
+		To: ToClient, Client: string(rep.GetClientKey()), Msg: &wire.Message{Content: &wire.Message_Reply{Reply: rep}},
 	})
 }
 
@@ -254,7 +287,10 @@ func (r *Replica) onReadOnly(from From, req *wire.Request) error {
 	if !from.isClient() {
 		return r.drop(ErrMalformed, "read-only requests are not forwarded")
 	}
-	res, err := r.svc.Query(req.GetOperation())
+	if r.refuse(req) {
+		return nil
+	}
+	res, err := r.svc.Query(req.GetClientKey(), req.GetOperation())
 	if err != nil {
 		return r.drop(ErrMalformed, "read-only query: %v", err)
 	}

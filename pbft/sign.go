@@ -81,9 +81,12 @@ func checkpointTranscript(cluster string, m *wire.Checkpoint, d crypto.Digest) [
 // ReplyTranscript is what a replica signs when replies are signed, and what a
 // client checks when it wants a transferable reply certificate.
 func ReplyTranscript(cluster string, m *wire.Reply) []byte {
-	ro := uint32(0)
+	ro := uint32(0) // flags: 1 read-only, 2 rejected by the admission check
 	if m.GetReadOnly() {
-		ro = 1
+		ro |= 1
+	}
+	if m.GetRejected() {
+		ro |= 2
 	}
 	return crypto.NewTranscript(tagReply, cluster).
 		Uint64(m.GetView()).

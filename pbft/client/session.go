@@ -45,6 +45,9 @@ type Result struct {
 	Result    []byte
 	// View is the view the cluster reported, which names the primary.
 	View uint64
+	// Rejected: the service's admission check refused the operation before
+	// it was ordered, and Result holds the error; nothing was executed.
+	Rejected bool
 }
 
 // Session is a client session. Not safe for concurrent use.
@@ -122,12 +125,12 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	}
 	s.replies[from] = rep
 	need := s.f + 1
-	if s.req.GetReadOnly() {
-		need = 2*s.f + 1
+	if s.req.GetReadOnly() && !rep.GetRejected() {
+		need = 2*s.f + 1 // a refusal is deterministic: f+1 include a correct replica's
 	}
 	n, view := 0, uint64(0)
 	for _, r := range s.replies {
-		if r != nil && bytes.Equal(r.GetResult(), rep.GetResult()) {
+		if r != nil && bytes.Equal(r.GetResult(), rep.GetResult()) && r.GetRejected() == rep.GetRejected() {
 			if n == 0 || r.GetView() < view {
 				view = r.GetView() // the lowest view any matching replica reported
 			}
@@ -140,7 +143,7 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	// At least one of the matching replicas is correct, so the cluster has
 	// reached at least the lowest view among them.
 	s.view = max(s.view, view)
-	res := Result{Timestamp: s.req.GetTimestamp(), Result: rep.GetResult(), View: s.view}
+	res := Result{Timestamp: s.req.GetTimestamp(), Result: rep.GetResult(), View: s.view, Rejected: rep.GetRejected()}
 	s.req, s.replies = nil, nil
 	s.accepted++
 	return res, true

@@ -9,6 +9,7 @@ import (
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -151,7 +152,7 @@ func (c *checker) executed(id int, batches []pbft.Executed, restored *wire.State
 // reference store.
 func (c *checker) commit(ex pbft.Executed, d crypto.Digest) {
 	b := committedBatch{digest: d, skipped: make([]bool, len(ex.Requests)), results: make([][]byte, len(ex.Requests))}
-	var ops [][]byte
+	var ops []statemachine.Op
 	var run []int
 	for i, r := range ex.Requests {
 		sid := sessionID{string(r.GetClientKey()), r.GetSession()}
@@ -160,7 +161,7 @@ func (c *checker) commit(ex pbft.Executed, d crypto.Digest) {
 			continue
 		}
 		c.refLast[sid] = r.GetTimestamp()
-		ops = append(ops, r.GetOperation())
+		ops = append(ops, statemachine.Op{Client: r.GetClientKey(), Session: r.GetSession(), Data: r.GetOperation()})
 		run = append(run, i)
 	}
 	res := c.ref.Apply(ex.Sequence, ops)

@@ -375,15 +375,18 @@ func (x *Request) GetSignature() []byte {
 // Reply answers a request. It travels on the authenticated stream back to
 // the client; signature is optional (for transferable reply certificates).
 type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	View          uint64                 `protobuf:"varint,1,opt,name=view,proto3" json:"view,omitempty"`
-	ClientKey     []byte                 `protobuf:"bytes,2,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
-	Session       uint64                 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
-	Timestamp     uint64                 `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	Replica       uint32                 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"`
-	Result        []byte                 `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
-	ReadOnly      bool                   `protobuf:"varint,7,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
-	Signature     []byte                 `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	View      uint64                 `protobuf:"varint,1,opt,name=view,proto3" json:"view,omitempty"`
+	ClientKey []byte                 `protobuf:"bytes,2,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	Session   uint64                 `protobuf:"varint,3,opt,name=session,proto3" json:"session,omitempty"`
+	Timestamp uint64                 `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Replica   uint32                 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"`
+	Result    []byte                 `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	ReadOnly  bool                   `protobuf:"varint,7,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	Signature []byte                 `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
+	// rejected: the service's admission check refused the operation before it
+	// was ordered; result holds its error. Nothing was executed.
+	Rejected      bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -472,6 +475,13 @@ func (x *Reply) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *Reply) GetRejected() bool {
+	if x != nil {
+		return x.Rejected
+	}
+	return false
 }
 
 // PrePrepare is the primary's proposal of a batch at (view, sequence).
@@ -1650,7 +1660,7 @@ const file_wire_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\x04R\ttimestamp\x12\x1c\n" +
 	"\toperation\x18\x04 \x01(\fR\toperation\x12\x1b\n" +
 	"\tread_only\x18\x05 \x01(\bR\breadOnly\x12\x1c\n" +
-	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xdf\x01\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xfb\x01\n" +
 	"\x05Reply\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x1d\n" +
 	"\n" +
@@ -1660,7 +1670,8 @@ const file_wire_proto_rawDesc = "" +
 	"\areplica\x18\x05 \x01(\rR\areplica\x12\x16\n" +
 	"\x06result\x18\x06 \x01(\fR\x06result\x12\x1b\n" +
 	"\tread_only\x18\a \x01(\bR\breadOnly\x12\x1c\n" +
-	"\tsignature\x18\b \x01(\fR\tsignature\"\xc2\x01\n" +
+	"\tsignature\x18\b \x01(\fR\tsignature\x12\x1a\n" +
+	"\brejected\x18\t \x01(\bR\brejected\"\xc2\x01\n" +
 	"\n" +
 	"PrePrepare\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x1a\n" +

@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"testing"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkKVApply(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		seq++
-		s.Apply(seq, batches[seq%2])
+		s.Apply(seq, statemachine.Anonymous(batches[seq%2]...))
 	}
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "ops/s")
 }
@@ -36,7 +37,7 @@ func BenchmarkKVDigest(b *testing.B) {
 	s := New()
 	val := make([]byte, 64)
 	for i := range 10_000 {
-		s.Apply(uint64(i), [][]byte{EncodePut(fmt.Appendf(nil, "key-%06d", i), val)})
+		s.Apply(uint64(i), statemachine.Anonymous(EncodePut(fmt.Appendf(nil, "key-%06d", i), val)))
 	}
 	flip := [][]byte{EncodePut([]byte("key-000000"), []byte("a"))}
 	flop := [][]byte{EncodePut([]byte("key-000000"), []byte("b"))}
@@ -45,9 +46,9 @@ func BenchmarkKVDigest(b *testing.B) {
 		for b.Loop() {
 			i++
 			if i%2 == 0 {
-				s.Apply(i, flip)
+				s.Apply(i, statemachine.Anonymous(flip...))
 			} else {
-				s.Apply(i, flop)
+				s.Apply(i, statemachine.Anonymous(flop...))
 			}
 			s.Digest()
 		}
@@ -59,9 +60,9 @@ func BenchmarkKVDigest(b *testing.B) {
 		for b.Loop() {
 			i++
 			if i%2 == 0 {
-				s.Apply(i, add)
+				s.Apply(i, statemachine.Anonymous(add...))
 			} else {
-				s.Apply(i, del)
+				s.Apply(i, statemachine.Anonymous(del...))
 			}
 			s.Digest()
 		}

@@ -2,11 +2,12 @@ package kv
 
 import (
 	"crypto/sha256"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"testing"
 )
 
 func applyOps(s *Store, ops ...[]byte) *Store {
-	s.Apply(1, ops)
+	s.Apply(1, statemachine.Anonymous(ops...))
 	return s
 }
 
@@ -34,7 +35,7 @@ func TestDigestTracksState(t *testing.T) {
 	}
 	prev := s.Digest()
 	for _, st := range steps {
-		s.Apply(1, [][]byte{st.op})
+		s.Apply(1, statemachine.Anonymous(st.op))
 		d := s.Digest()
 		if (d == prev) != st.same {
 			t.Fatalf("%s: digest unchanged=%v, want %v", st.name, d == prev, st.same)
@@ -52,10 +53,10 @@ func TestDigestTracksState(t *testing.T) {
 func TestDigestIndependentOfHistory(t *testing.T) {
 	a := applyOps(New(), EncodePut([]byte("a"), v1), EncodePut([]byte("b"), v2), EncodePut([]byte("c"), v1))
 	b := New()
-	b.Apply(1, [][]byte{EncodePut([]byte("c"), v2), EncodePut([]byte("x"), v1)})
-	b.Apply(2, [][]byte{EncodePut([]byte("b"), v2), EncodeDelete([]byte("x"))})
+	b.Apply(1, statemachine.Anonymous(EncodePut([]byte("c"), v2), EncodePut([]byte("x"), v1)))
+	b.Apply(2, statemachine.Anonymous(EncodePut([]byte("b"), v2), EncodeDelete([]byte("x"))))
 	b.Digest() // populate the cache mid-history
-	b.Apply(3, [][]byte{EncodePut([]byte("a"), v1), EncodeCAS([]byte("c"), v2, v1)})
+	b.Apply(3, statemachine.Anonymous(EncodePut([]byte("a"), v1), EncodeCAS([]byte("c"), v2, v1)))
 	if a.Digest() != b.Digest() {
 		t.Fatal("same contents reached by different histories give different digests")
 	}

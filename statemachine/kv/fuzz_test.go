@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"crypto/sha256"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"testing"
 )
 
@@ -35,7 +36,7 @@ func FuzzDecodeOp(f *testing.F) {
 			t.Fatal("accepted op over limits")
 		}
 		// Applying must give exactly one decodable result.
-		r := decodeOne(t, New().Apply(1, [][]byte{b}))
+		r := decodeOne(t, New().Apply(1, statemachine.Anonymous(b)))
 		if r.Status == StatusError {
 			t.Fatalf("well-formed op got error result %q", r.Err)
 		}

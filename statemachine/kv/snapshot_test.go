@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"testing"
 )
 
@@ -33,16 +34,16 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if dst.Digest() != src.Digest() || dst.Len() != src.Len() {
 		t.Fatal("restored store differs from source")
 	}
-	got := decodeOne(t, dst.Apply(1, [][]byte{EncodeGet([]byte("a"))}))
+	got := decodeOne(t, dst.Apply(1, statemachine.Anonymous(EncodeGet([]byte("a")))))
 	if got.Status != StatusOK || got.Value == nil || len(got.Value) != 0 {
 		t.Fatalf("empty value after restore = %+v, want present and empty", got)
 	}
-	if r := decodeOne(t, dst.Apply(2, [][]byte{EncodeGet([]byte("stale"))})); r.Status != StatusNotFound {
+	if r := decodeOne(t, dst.Apply(2, statemachine.Anonymous(EncodeGet([]byte("stale"))))); r.Status != StatusNotFound {
 		t.Fatal("Restore merged instead of replacing")
 	}
 	// After a write the cached digest must be recomputed, not reused from Restore.
-	dst.Apply(3, [][]byte{EncodePut([]byte("new"), v1)})
-	src.Apply(3, [][]byte{EncodePut([]byte("new"), v1)})
+	dst.Apply(3, statemachine.Anonymous(EncodePut([]byte("new"), v1)))
+	src.Apply(3, statemachine.Anonymous(EncodePut([]byte("new"), v1)))
 	if dst.Digest() != src.Digest() {
 		t.Fatal("digests diverge after writing to a restored store")
 	}

@@ -34,14 +34,14 @@ func (s *Store) Len() int { return len(s.data) }
 
 // Apply executes ops in order and returns one encoded Result per op. seq is
 // not recorded; see the package documentation.
-func (s *Store) Apply(seq uint64, ops [][]byte) [][]byte {
+func (s *Store) Apply(seq uint64, ops []statemachine.Op) [][]byte {
 	// Encode all results into one buffer and hand out capacity-limited
 	// subslices: one allocation per batch instead of one per op, and an
 	// append by the caller to one result cannot overwrite the next.
 	ends := make([]int, len(ops))
 	var buf []byte
 	for i, op := range ops {
-		buf = appendResult(buf, s.apply(op))
+		buf = appendResult(buf, s.apply(op.Data))
 		ends[i] = len(buf)
 	}
 	results := make([][]byte, len(ops))
@@ -78,7 +78,7 @@ func (s *Store) apply(raw []byte) Result {
 // Query answers a get against the current state and returns the encoded
 // Result. Errors wrap ErrMalformedOp (or a size error) for bad ops and
 // ErrNotReadOnly for anything but a get.
-func (s *Store) Query(op []byte) ([]byte, error) {
+func (s *Store) Query(_ []byte, op []byte) ([]byte, error) {
 	o, err := DecodeOp(op)
 	if err != nil {
 		return nil, fmt.Errorf("kv: query: %w", err)

@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"strings"
 	"testing"
 )
@@ -88,7 +89,7 @@ func TestStoreSemantics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New()
 			for i, st := range tt.steps {
-				got := decodeOne(t, s.Apply(uint64(i+1), [][]byte{st.op}))
+				got := decodeOne(t, s.Apply(uint64(i+1), statemachine.Anonymous(st.op)))
 				checkResult(t, i, got, st.want)
 			}
 		})
@@ -123,7 +124,7 @@ func checkResult(t *testing.T, i int, got, want Result) {
 // of the same batch and that results keep op order.
 func TestApplyOrderedWithinBatch(t *testing.T) {
 	s := New()
-	res := s.Apply(1, [][]byte{
+	res := s.Apply(1, statemachine.Anonymous(
 		EncodeGet(k),
 		EncodePut(k, v1),
 		EncodeGet(k),
@@ -131,7 +132,7 @@ func TestApplyOrderedWithinBatch(t *testing.T) {
 		EncodeCAS(k, v1, v2),
 		EncodeDelete(k),
 		EncodeGet(k),
-	})
+	))
 	want := []Result{
 		{Status: StatusNotFound},
 		{Status: StatusOK},
@@ -171,7 +172,7 @@ func TestLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New()
 			before := s.Digest()
-			got := decodeOne(t, s.Apply(1, [][]byte{tt.op}))
+			got := decodeOne(t, s.Apply(1, statemachine.Anonymous(tt.op)))
 			if (got.Status == StatusError) != tt.wantErr || !strings.Contains(got.Err, tt.errText) {
 				t.Fatalf("got %v %q, want error=%v containing %q", got.Status, got.Err, tt.wantErr, tt.errText)
 			}
@@ -184,17 +185,17 @@ func TestLimits(t *testing.T) {
 
 func TestQuery(t *testing.T) {
 	s := New()
-	s.Apply(1, [][]byte{EncodePut(k, v1)})
+	s.Apply(1, statemachine.Anonymous(EncodePut(k, v1)))
 	before := s.Digest()
 
-	b, err := s.Query(EncodeGet(k))
+	b, err := s.Query(nil, EncodeGet(k))
 	if err != nil {
 		t.Fatalf("Query(get): %v", err)
 	}
 	if r, err := DecodeResult(b); err != nil || r.Status != StatusOK || !bytes.Equal(r.Value, v1) {
 		t.Fatalf("Query(get) = %+v, %v", r, err)
 	}
-	b, err = s.Query(EncodeGet([]byte("absent")))
+	b, err = s.Query(nil, EncodeGet([]byte("absent")))
 	if r, _ := DecodeResult(b); err != nil || r.Status != StatusNotFound {
 		t.Fatalf("Query(get absent) = %+v, %v", r, err)
 	}
@@ -210,7 +211,7 @@ func TestQuery(t *testing.T) {
 		{"malformed", []byte{byte(OpGet), 1}, ErrMalformedOp},
 		{"oversized", EncodeGet(make([]byte, MaxKeySize+1)), ErrKeyTooLarge},
 	} {
-		if _, err := s.Query(tt.op); !errors.Is(err, tt.want) {
+		if _, err := s.Query(nil, tt.op); !errors.Is(err, tt.want) {
 			t.Errorf("Query(%s) error = %v, want %v", tt.name, err, tt.want)
 		}
 	}
@@ -224,11 +225,11 @@ func TestQuery(t *testing.T) {
 func TestApplyCopiesValues(t *testing.T) {
 	s := New()
 	op := EncodePut(k, []byte("value"))
-	s.Apply(1, [][]byte{op})
+	s.Apply(1, statemachine.Anonymous(op))
 	for i := range op {
 		op[i] = 0
 	}
-	got := decodeOne(t, s.Apply(2, [][]byte{EncodeGet(k)}))
+	got := decodeOne(t, s.Apply(2, statemachine.Anonymous(EncodeGet(k))))
 	if string(got.Value) != "value" {
 		t.Fatalf("value after scribbling on the op = %q, want %q", got.Value, "value")
 	}

@@ -49,11 +49,11 @@ func (s *Service) LastSeq() uint64 { return s.lastSeq }
 // Apply counts ops and records seq. Each op's result is the op itself, so a
 // reply is as large as its request, as in the classic 0/0, 1024/1024 and
 // 4096/4096 microbenchmarks, without copying: only the protocol is measured.
-func (s *Service) Apply(seq uint64, ops [][]byte) [][]byte {
+func (s *Service) Apply(seq uint64, ops []statemachine.Op) [][]byte {
 	results := make([][]byte, len(ops))
 	for i, op := range ops {
-		results[i] = op
-		if op == nil {
+		results[i] = op.Data
+		if op.Data == nil {
 			results[i] = []byte{}
 		}
 	}
@@ -64,7 +64,7 @@ func (s *Service) Apply(seq uint64, ops [][]byte) [][]byte {
 
 // Query returns the applied-op count as 8 bytes big-endian. Every op is
 // accepted: the null service has no operation format to violate.
-func (s *Service) Query(op []byte) ([]byte, error) {
+func (s *Service) Query(_ []byte, op []byte) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(nil, s.applied), nil
 }
 

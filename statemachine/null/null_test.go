@@ -22,18 +22,18 @@ func TestConformance(t *testing.T) {
 
 func TestApplyCounts(t *testing.T) {
 	s := New()
-	res := s.Apply(7, [][]byte{nil, []byte("x"), {}})
+	res := s.Apply(7, statemachine.Anonymous(nil, []byte("x"), []byte{}))
 	want := [][]byte{{}, []byte("x"), {}}
 	for i, r := range res {
 		if r == nil || string(r) != string(want[i]) {
 			t.Fatalf("result %d = %#v, want %q (the op echoed, never nil)", i, r, want[i])
 		}
 	}
-	s.Apply(9, nil)
+	s.Apply(9, statemachine.Anonymous())
 	if s.Applied() != 3 || s.LastSeq() != 9 {
 		t.Fatalf("Applied, LastSeq = %d, %d; want 3, 9", s.Applied(), s.LastSeq())
 	}
-	q, err := s.Query(nil)
+	q, err := s.Query(nil, nil)
 	if err != nil || len(q) != 8 || binary.BigEndian.Uint64(q) != 3 {
 		t.Fatalf("Query = %x, %v; want 3 as 8 bytes", q, err)
 	}
@@ -43,9 +43,9 @@ func TestApplyCounts(t *testing.T) {
 // but different sequence numbers, or vice versa, do not collide.
 func TestDigestSeparatesHistories(t *testing.T) {
 	a, b, c := New(), New(), New()
-	a.Apply(1, [][]byte{nil, nil})
-	b.Apply(2, [][]byte{nil, nil})
-	c.Apply(1, [][]byte{nil})
+	a.Apply(1, statemachine.Anonymous(nil, nil))
+	b.Apply(2, statemachine.Anonymous(nil, nil))
+	c.Apply(1, statemachine.Anonymous(nil))
 	if a.Digest() == b.Digest() || a.Digest() == c.Digest() || New().Digest() == a.Digest() {
 		t.Fatal("different histories share a digest")
 	}
@@ -69,7 +69,7 @@ func TestRestoreRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s := New()
-		s.Apply(5, [][]byte{nil})
+		s.Apply(5, statemachine.Anonymous(nil))
 		before := s.Digest()
 		if err := s.Restore(tt.snap); !errors.Is(err, tt.want) {
 			t.Errorf("%s: Restore error = %v, want %v", tt.name, err, tt.want)
@@ -82,13 +82,13 @@ func TestRestoreRejects(t *testing.T) {
 
 func FuzzRestore(f *testing.F) {
 	s := New()
-	s.Apply(3, [][]byte{nil})
+	s.Apply(3, statemachine.Anonymous(nil))
 	snap, _ := s.Snapshot()
 	f.Add(snap)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := New()
-		s.Apply(1, [][]byte{nil})
+		s.Apply(1, statemachine.Anonymous(nil))
 		before := s.Digest()
 		if err := s.Restore(b); err != nil {
 			if s.Digest() != before {
@@ -115,6 +115,6 @@ func BenchmarkNullApply(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		seq++
-		s.Apply(seq, batch)
+		s.Apply(seq, statemachine.Anonymous(batch...))
 	}
 }

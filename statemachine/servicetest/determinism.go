@@ -1,6 +1,8 @@
 package servicetest
 
 import (
+	"github.com/bulwark-bft/bulwark/statemachine"
+
 	"bytes"
 	"fmt"
 	"testing"
@@ -26,9 +28,7 @@ func (s suite) determinism(t *testing.T) {
 		rb := apply(t, b, seq, cloneBatch(batch))
 		what := fmt.Sprintf("batch %d", i)
 		sameResults(t, what, ra, rb)
-		if a.Digest() != b.Digest() {
-			t.Fatalf("%s: digests diverge", what)
-		}
+		sameState(t, what, fingerprintOf(t, a), fingerprintOf(t, b))
 	}
 	sameState(t, "after all batches", fingerprintOf(t, a), fingerprintOf(t, b))
 }
@@ -68,11 +68,36 @@ func (s suite) queryDoesNotMutate(t *testing.T) {
 		} else {
 			op = mangle(r, s.genOps(r))
 		}
-		ga, ea := a.Query(bytes.Clone(op))
-		gb, eb := b.Query(bytes.Clone(op))
+		ga, ea := a.Query(clientOf(0), bytes.Clone(op))
+		gb, eb := b.Query(clientOf(0), bytes.Clone(op))
 		if (ea == nil) != (eb == nil) || string(ga) != string(gb) {
 			t.Fatalf("query %d (%x): answers differ: (%x, %v) vs (%x, %v)", i, op, ga, ea, gb, eb)
 		}
 		sameState(t, fmt.Sprintf("after query %d", i), fingerprintOf(t, a), before)
+	}
+}
+
+// admitIsDeterministic: a service's admission check (if it has one) gives
+// the same answer for the same client and operation on every instance,
+// whatever state it is in: replicas ask it at different moments.
+func (s suite) admitIsDeterministic(t *testing.T) {
+	fresh := s.newService()
+	if _, ok := fresh.(statemachine.Admission); !ok {
+		t.Skip("the service has no admission check")
+	}
+	busy := s.newService()
+	applyAll(t, busy, 1, s.batches(6, numBatches))
+	r := newRand(7)
+	for i := range 200 {
+		op := s.genOps(r)
+		if i%3 == 0 {
+			op = mangle(r, op)
+		}
+		client := clientOf(i)
+		a := fresh.(statemachine.Admission).Admit(client, bytes.Clone(op))
+		b := busy.(statemachine.Admission).Admit(client, bytes.Clone(op))
+		if (a == nil) != (b == nil) {
+			t.Fatalf("op %d: admitted by a fresh instance: %v; by one that applied batches: %v", i, a, b)
+		}
 	}
 }

@@ -40,9 +40,7 @@ func (s suite) snapshotRoundTrip(t *testing.T) {
 		rd := apply(t, dst, seq, cloneBatch(batch))
 		what := fmt.Sprintf("batch %d after restore", i)
 		sameResults(t, what, rd, rs)
-		if src.Digest() != dst.Digest() {
-			t.Fatalf("%s: digests diverge", what)
-		}
+		sameState(t, what, fingerprintOf(t, dst), fingerprintOf(t, src))
 	}
 }
 
