@@ -38,6 +38,9 @@ type Config struct {
 	Transport string `json:"transport"`
 	// Timeout bounds each operation; one that takes longer is an error.
 	Timeout time.Duration `json:"op_timeout_ns"`
+	// NoBaseline skips the fault-free run that a run with client attacks
+	// otherwise starts with (Report.Baseline).
+	NoBaseline bool `json:"no_baseline,omitempty"`
 }
 
 // DefaultConfig is `bulwark bench` without flags.

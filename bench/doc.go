@@ -13,4 +13,12 @@
 // seconds without completions rather than being smeared over the run. The
 // cluster-independent parts, fault schedules, recording, the report and its
 // plots, are pure and tested with synthetic times.
+//
+// Client attacks (--fault flood-client, large-requests, status-spam; see
+// attacks.go) are extra clients in this process that send only what the
+// protocol allows, much of it or large: the report's throughput and latency
+// are then the legitimate clients' alone, shown next to a fault-free run of
+// the same configuration that Run makes first (Report.Baseline), with what
+// the attack itself did (Report.Attacks). StartAttack runs the same attacks
+// for tests (cmd/bulwark TestAttacks).
 package bench

@@ -12,8 +12,11 @@ import (
 type FaultKind string
 
 // The faults a run can inject. Kill-primary and partition act at a time of
-// the measured phase; the others make one replica misbehave for the whole run
-// through the driver's `replica --fault` modes, so they take no time.
+// the measured phase; silent-primary, equivocate, slow-primary and
+// wrong-result make one replica misbehave for the whole run through the
+// driver's `replica --fault` modes, so they take no time. The client attacks
+// (flood-client, large-requests, status-spam; see attacks.go) are extra
+// clients in this process, during the whole measured phase or from T1 (to T2).
 const (
 	KillPrimary   FaultKind = "kill-primary"   // kill-primary@T: the primary at T is killed (SIGKILL for processes)
 	SilentPrimary FaultKind = "silent-primary" // replica 0 runs with --fault silent from the start
@@ -24,7 +27,8 @@ const (
 )
 
 // faultKinds lists every kind in the order the error messages give them.
-var faultKinds = []FaultKind{KillPrimary, SilentPrimary, Equivocate, SlowPrimary, WrongResult, Partition}
+var faultKinds = []FaultKind{KillPrimary, SilentPrimary, Equivocate, SlowPrimary, WrongResult, Partition,
+	FloodClient, LargeRequests, StatusSpam}
 
 // driverModes maps the kinds that run a replica in a driver fault mode to the
 // mode's name (pbft/driver.Fault).
@@ -40,13 +44,15 @@ type Fault struct {
 	Spec    string        `json:"spec"`
 	Kind    FaultKind     `json:"kind"`
 	At      time.Duration `json:"at_ns"`              // from the start of the measured phase (after warm-up)
-	Until   time.Duration `json:"until_ns,omitempty"` // partition end; 0 = never heals
+	Until   time.Duration `json:"until_ns,omitempty"` // partition or client attack end; 0 = never heals, or the end of the run
 	Replica int           `json:"replica"`            // the replica a partition cuts off; -1 otherwise
 }
 
 // ParseFault parses one spec: kill-primary@T, silent-primary, equivocate,
-// slow-primary, wrong-result, partition:R@T1-T2 or partition:R@T1. Times are
-// Go durations (5s, 1500ms) counted from the start of the measured phase.
+// slow-primary, wrong-result, partition:R@T1-T2 or partition:R@T1, and the
+// client attacks flood-client, large-requests and status-spam, each alone
+// (the whole measured phase), @T1 (from T1 on) or @T1-T2. Times are Go
+// durations (5s, 1500ms) counted from the start of the measured phase.
 func ParseFault(spec string) (Fault, error) {
 	fail := func(format string, args ...any) (Fault, error) {
 		return Fault{}, fmt.Errorf("--fault %q: %w", spec, fmt.Errorf(format, args...))
@@ -80,6 +86,16 @@ func ParseFault(spec string) (Fault, error) {
 		f.Replica = r
 		if f.At, f.Until, err = parseFaultRange(when); err != nil {
 			return fail("%w", err)
+		}
+	case clientAttacks[kind]:
+		if hasArg {
+			return fail("takes no replica: it is a client, e.g. %s or %s@2s-8s", kind, kind)
+		}
+		if timed {
+			var err error
+			if f.At, f.Until, err = parseFaultRange(when); err != nil {
+				return fail("%w", err)
+			}
 		}
 	case driverModes[kind] != "":
 		if hasArg || timed {
@@ -138,7 +154,7 @@ func knownFaults() string {
 // ParseFaults parses every spec and rejects schedules that contradict
 // themselves: one replica given two fault modes (silent-primary,
 // equivocate and slow-primary all pick replica 0, which runs with one mode
-// only), the same mode twice, more than one kill-primary (the second would
+// only), the same mode or client attack twice, more than one kill-primary (the second would
 // kill a primary chosen by the first's view change, which is a different
 // experiment from the one the flag names), and overlapping partitions of one
 // replica (which one heals it?).
@@ -164,7 +180,7 @@ func conflict(a, b Fault) error {
 	switch {
 	case a.Kind == b.Kind && b.Kind == KillPrimary:
 		return fmt.Errorf("only one kill-primary per run (already %q)", a.Spec)
-	case a.Kind == b.Kind && driverModes[b.Kind] != "":
+	case a.Kind == b.Kind && (driverModes[b.Kind] != "" || clientAttacks[b.Kind]):
 		return fmt.Errorf("given twice")
 	case driverModes[a.Kind] != "" && driverModes[b.Kind] != "" && a.Kind != WrongResult && b.Kind != WrongResult:
 		return fmt.Errorf("replica 0 already runs with --fault %s (from %q)", driverModes[a.Kind], a.Spec)
@@ -187,6 +203,9 @@ func overlap(a, b Fault) bool {
 // measure nothing but that. A partition of a small cluster is allowed, since
 // watching it stall and resume is a fair experiment.
 func (f Fault) Validate(replicas int) error {
+	if clientAttacks[f.Kind] {
+		return nil // no replica is faulty: any cluster may be attacked
+	}
 	if f.Kind == Partition {
 		if f.Replica >= replicas {
 			return fmt.Errorf("--fault %q: replica %d does not exist in a cluster of %d (ids 0 to %d)", f.Spec, f.Replica, replicas, replicas-1)

@@ -32,6 +32,21 @@ type Report struct {
 	Unreplicated    bool        `json:"unreplicated"`
 	DurationS       float64     `json:"duration_s"`
 	WarmupOps       int64       `json:"warmup_ops"`
+	// Attacks are the client attacks of the run (flood-client, ...):
+	// Throughput and LatencyMS are the legitimate clients' alone.
+	Attacks []AttackReport `json:"attacks,omitempty"`
+	// Baseline is the fault-free run a run with client attacks is compared
+	// with (see Run).
+	Baseline *Baseline `json:"baseline,omitempty"`
+}
+
+// BaselineRatio is the legitimate throughput under attack as a fraction of
+// the fault-free run's, or -1 without a fault-free run.
+func (r *Report) BaselineRatio() float64 {
+	if r.Baseline == nil || r.Baseline.Throughput <= 0 {
+		return -1
+	}
+	return r.Throughput / r.Baseline.Throughput
 }
 
 // Event is something that happened during the run, such as a fault injected
@@ -76,17 +91,37 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Unreplicated {
 		row("mode", "unreplicated baseline: the service alone, no agreement")
 	}
-	row("throughput", "%s ops/s over %.1f s (%s warm-up ops not counted)",
-		thousands(round(r.Throughput)), r.DurationS, thousands(r.WarmupOps))
+	legit := ""
+	if len(r.Attacks) > 0 {
+		legit = "legitimate clients: "
+	}
+	row("throughput", "%s%s ops/s over %.1f s (%s warm-up ops not counted)",
+		legit, thousands(round(r.Throughput)), r.DurationS, thousands(r.WarmupOps))
 	l := r.LatencyMS
 	row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms  (mean %s ms)",
 		millis(l.P50), millis(l.P90), millis(l.P99), millis(l.P999), millis(l.Max), millis(l.Mean))
+	if b := r.Baseline; b != nil {
+		row("fault-free run", "%s ops/s, p50 %s  p99 %s ms, %s errors (same configuration without the client attacks)",
+			thousands(round(b.Throughput)), millis(b.LatencyMS.P50), millis(b.LatencyMS.P99), thousands(b.Errors))
+		if ratio := r.BaselineRatio(); ratio >= 0 {
+			row("under attack", "%.1f%% of the fault-free throughput", 100*ratio)
+		}
+	}
+	for _, a := range r.Attacks {
+		row("attack", "%s from %.1f s to %.1f s: %s; %s", a.Spec, a.FromS, a.ToS,
+			describeAttack(a.Kind, AttackOptions{Sessions: a.Sessions, Size: a.Size, Keys: a.Keys, Targets: a.Targets}),
+			a.describeDone())
+	}
 	row("ops", "%s", thousands(r.Ops))
 	row("errors", "%s", thousands(r.Errors))
 	row("view changes", "%d", r.ViewChanges)
-	row("CPU", "%.1f s%s", r.CPUSeconds, perOp(r.CPUSeconds*1e6, r.Ops, "µs"))
-	row("allocated", "%s B/op", thousands(round(r.AllocBytesPerOp)))
-	row("signatures", "%s", r.Crypto.describe())
+	attack := ""
+	if len(r.Attacks) > 0 {
+		attack = " (the attack's work included, per legitimate op)"
+	}
+	row("CPU", "%.1f s%s%s", r.CPUSeconds, perOp(r.CPUSeconds*1e6, r.Ops, "µs"), attack)
+	row("allocated", "%s B/op%s", thousands(round(r.AllocBytesPerOp)), attack)
+	row("signatures", "%s%s", r.Crypto.describe(), attack)
 	if rec := r.Recovery; rec != nil {
 		row("recovery", "%s", rec.describe())
 	}

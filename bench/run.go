@@ -7,12 +7,19 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"time"
 )
 
 // Run runs one benchmark: it starts the target, runs the clients through
 // warm-up and the measured phase, applies the fault schedule, and reports.
 // Progress lines go to progress once a second.
+//
+// With client attacks among the faults (and cfg.NoBaseline unset) it first
+// runs the same configuration without them, on a cluster of its own, so
+// that the report shows the legitimate clients' throughput under attack
+// next to the fault-free figure (Report.Baseline).
 func Run(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logger) (rep *Report, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
@@ -23,6 +30,31 @@ func Run(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logge
 	if progress == nil {
 		progress = io.Discard
 	}
+	if !cfg.NoBaseline && slices.ContainsFunc(cfg.Faults, Fault.IsClientAttack) {
+		base := cfg
+		base.Faults = slices.DeleteFunc(slices.Clone(cfg.Faults), Fault.IsClientAttack)
+		if cfg.DataDir != "" { // each run writes a testnet of its own
+			base.DataDir = filepath.Join(cfg.DataDir, "baseline")
+			cfg.DataDir = filepath.Join(cfg.DataDir, "attacked")
+		}
+		fmt.Fprintln(progress, "fault-free run first, without the client attacks, for the side-by-side figure")
+		b, err := runOnce(ctx, base, progress, logger)
+		if err != nil {
+			return nil, fmt.Errorf("fault-free run: %w", err)
+		}
+		fmt.Fprintf(progress, "fault-free run: %.0f ops/s; now the run under attack\n", b.Throughput)
+		rep, err := runOnce(ctx, cfg, progress, logger)
+		if err != nil {
+			return nil, err
+		}
+		rep.Baseline = &Baseline{Throughput: b.Throughput, LatencyMS: b.LatencyMS, Ops: b.Ops, Errors: b.Errors, ViewChanges: b.ViewChanges}
+		return rep, nil
+	}
+	return runOnce(ctx, cfg, progress, logger)
+}
+
+// runOnce is one run of a normalized configuration.
+func runOnce(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logger) (rep *Report, err error) {
 	cost := MeasureCrypto(200 * time.Millisecond)
 
 	dir, cleanup, err := dataDir(cfg)
@@ -53,6 +85,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logge
 	measured := start.Add(cfg.Warmup)
 	end := measured.Add(cfg.Duration)
 	sch := newSchedule(cfg, measured)
+	sch.attacks = newAttackSet(ctx, cfg, tgt.cluster(), measured, logger)
+	defer func() {
+		if _, aerr := sch.attacks.stopAll(); aerr != nil && err == nil {
+			err = aerr
+		}
+	}()
 	if err := waitUntil(ctx, measured, rec, progress); err != nil {
 		return nil, err
 	}
@@ -88,6 +126,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	attacks, err := sch.attacks.stopAll()
+	if err != nil {
+		return nil, err
+	}
 	if err := wl.stop(); err != nil {
 		return nil, err
 	}
@@ -98,7 +140,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer, logger *slog.Logge
 		ViewChanges: view1 - min(view0, view1), Config: cfg, Series: res.Series, Events: sch.events,
 		CPUSeconds: used.cpuSeconds, Crypto: cost.PerOp(uint64(used.signs), uint64(used.verifies), res.Ops),
 		Machine: CurrentMachine(), Unreplicated: cfg.Unreplicated, DurationS: res.Duration.Seconds(),
-		WarmupOps: res.WarmupOps,
+		WarmupOps: res.WarmupOps, Attacks: attacks,
 	}
 	if res.Ops > 0 {
 		rep.AllocBytesPerOp = used.allocBytes / float64(res.Ops)

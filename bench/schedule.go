@@ -12,6 +12,8 @@ type schedule struct {
 	measured time.Time
 	actions  []action
 	events   []Event
+	// attacks runs the client attacks; set by Run before the first action.
+	attacks *attackSet
 }
 
 type action struct {
@@ -39,6 +41,11 @@ func newSchedule(cfg Config, measured time.Time) *schedule {
 			s.actions = append(s.actions, action{at: measured.Add(f.At), apply: s.cut(f.Replica)})
 			if f.Until > 0 {
 				s.actions = append(s.actions, action{at: measured.Add(f.Until), apply: s.heal(f.Replica)})
+			}
+		case FloodClient, LargeRequests, StatusSpam:
+			s.actions = append(s.actions, action{at: measured.Add(f.At), apply: s.startAttack(f)})
+			if f.Until > 0 {
+				s.actions = append(s.actions, action{at: measured.Add(f.Until), apply: s.stopAttack(f)})
 			}
 		}
 	}
@@ -85,6 +92,27 @@ func (s *schedule) heal(replica int) func(target, *partition, *workload) (*killR
 	return func(_ target, p *partition, _ *workload) (*killRecord, error) {
 		p.heal()
 		s.event(fmt.Sprintf("replica %d reconnected", replica))
+		return nil, nil
+	}
+}
+
+func (s *schedule) startAttack(f Fault) func(target, *partition, *workload) (*killRecord, error) {
+	return func(target, *partition, *workload) (*killRecord, error) {
+		if err := s.attacks.start(f); err != nil {
+			return nil, fmt.Errorf("--fault %q: %w", f.Spec, err)
+		}
+		s.event(fmt.Sprintf("%s started: %s", f.Kind, describeAttack(f.Kind, s.attacks.options(f.Kind))))
+		return nil, nil
+	}
+}
+
+func (s *schedule) stopAttack(f Fault) func(target, *partition, *workload) (*killRecord, error) {
+	return func(target, *partition, *workload) (*killRecord, error) {
+		st, err := s.attacks.stop(f)
+		if err != nil {
+			return nil, fmt.Errorf("--fault %q: %w", f.Spec, err)
+		}
+		s.event(fmt.Sprintf("%s stopped after %s", f.Kind, st.describeDone()))
 		return nil, nil
 	}
 }

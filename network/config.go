@@ -24,6 +24,10 @@ const (
 	DefaultMaxFrameSize    = 16 << 20
 	DefaultQueueSize       = 1024
 	DefaultClientQueueSize = 256
+	// DefaultClientFramesPerSecond and DefaultClientBytesPerSecond pace
+	// what a replica reads from one client stream (Config).
+	DefaultClientFramesPerSecond = 10_000
+	DefaultClientBytesPerSecond  = 16 << 20
 	// DefaultMaxClientFrameSize bounds a frame from a client: a request
 	// holds at most one operation (pbft.DefaultMaxOperationSize, 1 MiB) and
 	// about 150 bytes around it; twice that leaves room without letting a
@@ -101,6 +105,13 @@ type Config struct {
 	// ClientQueueSize bounds each client stream's reply queue (default 256):
 	// there may be many clients, and replies are retransmitted on request.
 	ClientQueueSize int
+	// ClientFramesPerSecond and ClientBytesPerSecond bound what the replica
+	// reads from one client stream (defaults 10,000 frames and 16 MiB per
+	// second): past them it stops reading and the stream's flow control
+	// slows the client, so a flooding client (of Status queries, of large
+	// requests) costs the replica at most its rate in decoding, copying and
+	// checking, and leaves the rest to others.
+	ClientFramesPerSecond, ClientBytesPerSecond int
 	// Clients, if not nil, are the only client keys admitted: any other
 	// client is refused at the connection. Nil admits every client (a
 	// testnet); the caller says so loudly.
@@ -178,6 +189,15 @@ func (c Config) withDefaults() (Config, error) {
 func (c *Config) budgetDefaults() error {
 	if c.MaxClientFrameSize == 0 {
 		c.MaxClientFrameSize = min(DefaultMaxClientFrameSize, c.MaxFrameSize)
+	}
+	if c.ClientFramesPerSecond == 0 {
+		c.ClientFramesPerSecond = DefaultClientFramesPerSecond
+	}
+	if c.ClientBytesPerSecond == 0 {
+		c.ClientBytesPerSecond = DefaultClientBytesPerSecond
+	}
+	if c.ClientFramesPerSecond < 0 || c.ClientBytesPerSecond < 0 {
+		return fmt.Errorf("network: Config.ClientFramesPerSecond %d and ClientBytesPerSecond %d must be positive", c.ClientFramesPerSecond, c.ClientBytesPerSecond)
 	}
 	if c.MaxClientFrameSize < 0 || c.MaxClientFrameSize > c.MaxFrameSize {
 		return fmt.Errorf("network: Config.MaxClientFrameSize %d out of range (0, MaxFrameSize %d]", c.MaxClientFrameSize, c.MaxFrameSize)

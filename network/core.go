@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"io"
 	"log/slog"
 	"sync"
@@ -57,10 +58,11 @@ type core struct {
 // websockets or WebRTC: replicas have fixed, reachable addresses), with our
 // gater and fixed resource limits.
 func newLibp2pHost(c *core, keyOpt libp2p.Option, listen libp2p.Option, g *gater) error {
-	rm, err := newResourceManager()
+	inner, err := newResourceManager()
 	if err != nil {
 		return err
 	}
+	rm := countingManager{ResourceManager: inner, admitted: &c.stats.connsAdmitted, refused: &c.stats.connsRefused}
 	h, err := libp2p.New(
 		keyOpt,
 		listen,
@@ -86,6 +88,21 @@ type streamKind struct {
 	max    int
 	budget *frameBudget
 	buffer int
+	// rate, if set, makes a limiter for each stream of this kind: frames
+	// are read no faster than it allows, so a client that floods only
+	// meets its connection's flow control, and costs the replica nothing
+	// beyond its rate (see Config.ClientFramesPerSecond).
+	rate func() *streamRate
+}
+
+// streamRate bounds one stream's frames and bytes per second.
+type streamRate struct{ frames, bytes *rate.Limiter }
+
+func (r *streamRate) wait(ctx context.Context, n int) error {
+	if err := r.frames.Wait(ctx); err != nil {
+		return err
+	}
+	return r.bytes.WaitN(ctx, min(n, r.bytes.Burst()))
 }
 
 func newCore(ctx context.Context, log *slog.Logger, maxSend int, t timings) *core {
@@ -178,6 +195,10 @@ func (c *core) readLoop(s network.Stream, from pbft.From, k streamKind) {
 	fr := frameReader{r: bufio.NewReaderSize(s, k.buffer), max: k.max, gate: &bodyGate{
 		ctx: c.ctx, budget: k.budget, peer: s.Conn().RemotePeer(), s: s, t: c.timings,
 	}}
+	if k.rate != nil {
+		fr.pace = k.rate()
+		fr.ctx = c.ctx
+	}
 	defer fr.release()
 	for {
 		m, err := fr.next()

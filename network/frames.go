@@ -2,6 +2,7 @@ package network
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,6 +61,9 @@ type frameReader struct {
 	// still to be delivered; release gives it back.
 	gate *bodyGate
 	held int64
+	// pace, if set, is waited on before each body is read.
+	pace *streamRate
+	ctx  context.Context
 }
 
 // next returns the next message. Errors wrap errFrameTooLarge, errMalformed,
@@ -73,6 +77,11 @@ func (fr *frameReader) next() (*wire.Message, error) {
 	n := binary.BigEndian.Uint32(fr.hdr[:])
 	if uint64(n) > uint64(fr.max) {
 		return nil, fmt.Errorf("%w: %d bytes, max %d", errFrameTooLarge, n, fr.max)
+	}
+	if fr.pace != nil {
+		if err := fr.pace.wait(fr.ctx, int(n)); err != nil {
+			return nil, err
+		}
 	}
 	if fr.gate != nil {
 		if err := fr.gate.reserve(int64(n)); err != nil {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"golang.org/x/time/rate"
 	"slices"
 	"sync"
 
@@ -48,7 +49,13 @@ func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
 		clients: make(map[string]*clientConn),
 	}
 	h.fromReplicas = streamKind{max: cfg.MaxFrameSize, budget: newFrameBudget(cfg.ReplicaFrameBudget, cfg.MaxFrameSize), buffer: readBuffer}
-	h.fromClients = streamKind{max: cfg.MaxClientFrameSize, budget: newFrameBudget(cfg.ClientFrameBudget, cfg.MaxClientFrameSize), buffer: clientReadBuffer}
+	h.fromClients = streamKind{max: cfg.MaxClientFrameSize, budget: newFrameBudget(cfg.ClientFrameBudget, cfg.MaxClientFrameSize), buffer: clientReadBuffer,
+		rate: func() *streamRate {
+			return &streamRate{
+				frames: rate.NewLimiter(rate.Limit(cfg.ClientFramesPerSecond), max(1, cfg.ClientFramesPerSecond/10)),
+				bytes:  rate.NewLimiter(rate.Limit(cfg.ClientBytesPerSecond), max(cfg.MaxClientFrameSize, cfg.ClientBytesPerSecond/10)),
+			}
+		}}
 	g := &gater{replicas: make(map[peer.ID]uint32, len(cfg.Replicas)), acceptClients: true, clients: cfg.admitted, stats: h.stats}
 	for _, p := range cfg.Replicas {
 		g.replicas[p.PeerID] = p.ID

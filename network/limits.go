@@ -3,12 +3,14 @@ package network
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/x/rate"
+	"github.com/multiformats/go-multiaddr"
 )
 
 // Fixed resource budget. libp2p's default scales limits to the machine's
@@ -29,6 +31,25 @@ const (
 	perIPRate   = 50
 	perIPBurst  = 256
 )
+
+// countingManager counts the connections the resource manager admits and
+// refuses (a rate, a per-IP or a total limit), which libp2p does silently:
+// a connection flood must show in a metric.
+type countingManager struct {
+	network.ResourceManager
+	admitted, refused *atomic.Uint64
+}
+
+func (m countingManager) OpenConnection(dir network.Direction, usefd bool, endpoint multiaddr.Multiaddr) (network.ConnManagementScope, error) {
+	scope, err := m.ResourceManager.OpenConnection(dir, usefd, endpoint)
+	switch {
+	case err != nil && dir == network.DirInbound:
+		m.refused.Add(1)
+	case err == nil && dir == network.DirInbound:
+		m.admitted.Add(1)
+	}
+	return scope, err
+}
 
 // newResourceManager builds the resource manager with fixed limits, plus
 // per-protocol limits for Bulwark's two protocols: a replica needs only a

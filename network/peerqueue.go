@@ -11,12 +11,16 @@ type sendQueue struct {
 	maxBytes int64
 }
 
-// queueBytesPerMessage sizes the byte budget: room for the message budget at
-// 64 KiB each, and never less than four maximal frames.
-const queueBytesPerMessage = 64 << 10
+// queueBytes bounds one peer's queue in bytes: a peer that is down or slow
+// costs at most this (or one maximal frame, if larger), however large the
+// messages; what does not fit is dropped, and Status retransmits it later.
+// Queues to three peers of 64 MiB each (the earlier budget) held 65 MB of
+// 4 MB pre-prepares for a killed primary long after the attack that sent
+// them (TestAttacks/LargeRequests).
+const queueBytes = 16 << 20
 
 func newSendQueue(messages, maxFrame int) *sendQueue {
-	maxBytes := max(int64(messages)*queueBytesPerMessage, 4*int64(maxFrame+frameHeaderLen))
+	maxBytes := max(int64(queueBytes), int64(maxFrame+frameHeaderLen))
 	return &sendQueue{ch: make(chan []byte, messages), maxBytes: maxBytes}
 }
 

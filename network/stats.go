@@ -54,6 +54,9 @@ type Stats struct {
 	ClientStreams int
 	// FrameBudget is the inbound frame budget in use now.
 	FrameBudget FrameBudgetStats
+	// ConnectionsAdmitted and ConnectionsRefused count inbound connections
+	// the resource manager's limits let in and refused.
+	ConnectionsAdmitted, ConnectionsRefused uint64
 }
 
 // FrameBudgetStats is the inbound frame budget: the bytes reserved by frame
@@ -82,7 +85,10 @@ const logEvery = time.Second
 // counters are a host's metrics and its rate-limited drop log.
 type counters struct {
 	sent, received atomic.Uint64
-	dropped        map[DropReason]*atomic.Uint64 // fixed keys: read-only after construction
+	// connsAdmitted and connsRefused count inbound connections the
+	// resource manager let in or refused.
+	connsAdmitted, connsRefused atomic.Uint64
+	dropped                     map[DropReason]*atomic.Uint64 // fixed keys: read-only after construction
 
 	log        *slog.Logger
 	mu         sync.Mutex
@@ -128,6 +134,9 @@ func (c *counters) snapshot() Stats {
 		Sent:     c.sent.Load(),
 		Received: c.received.Load(),
 		Dropped:  make(map[DropReason]uint64, len(c.dropped)),
+
+		ConnectionsAdmitted: c.connsAdmitted.Load(),
+		ConnectionsRefused:  c.connsRefused.Load(),
 	}
 	for r, v := range c.dropped {
 		s.Dropped[r] = v.Load()

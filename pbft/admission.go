@@ -84,15 +84,31 @@ func (a *admission) dropKey(key string) {
 // take fills a batch round-robin, one request per key per pass: at most
 // maxCount requests and maxBytes bytes (but always the first valid one).
 // usable reports whether a queued request is still to be ordered; those
-// that are not are discarded on the way.
-func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool) []queued {
+// that are not are discarded on the way. Keys for which busy reports true
+// (at their share of the requests in flight) wait while some other key can
+// be served: a key that floods then fills the pipeline only when nobody
+// else needs it, and another key's requests never queue behind its batches.
+func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy func(key string) bool) []queued {
+	skip := make(map[string]bool)
+	for _, k := range a.ring {
+		if busy(k) {
+			skip[k] = true
+		}
+	}
+	if len(skip) == len(a.ring) {
+		clear(skip) // nobody else waits: no one to make room for
+	}
 	var batch []queued
 	size := 0
-	for a.total > 0 && len(batch) < maxCount {
+	for a.total > 0 && len(batch) < maxCount && len(skip) < len(a.ring) {
 		if a.next >= len(a.ring) {
 			a.next = 0
 		}
 		key := a.ring[a.next]
+		if skip[key] {
+			a.next++
+			continue
+		}
 		fifo := a.byKey[key]
 		q := fifo[0]
 		ok := usable(q)
@@ -102,12 +118,16 @@ func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool) []que
 		if ok {
 			batch = append(batch, q)
 			size += q.size
+			if busy(key) {
+				skip[key] = true // it reached its share with this one
+			}
 		}
 		fifo[0] = queued{}
 		a.byKey[key] = fifo[1:]
 		a.total--
 		a.bytes -= q.size
 		if len(fifo) == 1 {
+			delete(skip, key)
 			a.dropKey(key) // a.next now names the key after it
 		} else {
 			a.next++

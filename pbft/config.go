@@ -94,7 +94,7 @@ const (
 	DefaultMaxMessageSize     = 16 << 20
 	DefaultMaxQueuedPerClient = 4096
 	DefaultMaxHeldBytes       = 64 << 20
-	DefaultMaxClientSessions  = 1 << 16
+	DefaultMaxClientSessions  = 1 << 14
 	DefaultMaxReplyCacheBytes = 32 << 20
 	DefaultClientIdleSeqs     = 1 << 16
 	DefaultMaxClientFloors    = 1 << 16

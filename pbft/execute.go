@@ -27,6 +27,9 @@ func (r *Replica) execute(seq uint64, s *slot) {
 	run := make([]int, 0, len(reqs))
 	for i, req := range reqs {
 		k := keyOf(req)
+		if r.inflight != nil {
+			r.executedAtPrimary(req)
+		}
 		if r.belowFloor(k, r.clients[k], req.GetTimestamp()) && !bug(BugExecuteWithoutTimestampCheck) {
 			ex.Skipped[i] = true // its session was evicted: it may be a replay
 			continue

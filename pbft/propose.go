@@ -1,6 +1,8 @@
 package pbft
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -34,7 +36,7 @@ func (r *Replica) maybePropose() {
 // outstanding, unordered request.
 func (r *Replica) takeBatch() []*wire.Request {
 	var batch []*wire.Request
-	for _, q := range r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder) {
+	for _, q := range r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder, r.atInflightShare) {
 		cs := r.clients[q.key]
 		if !cs.verified { // held since before this replica became primary
 			if !r.verifyClient(q.req) {
@@ -46,8 +48,42 @@ func (r *Replica) takeBatch() []*wire.Request {
 		}
 		cs.ordered = true
 		batch = append(batch, q.req)
+		if r.inflight == nil {
+			r.inflight = make(map[string]inflightUse)
+		}
+		u := r.inflight[q.key.client]
+		r.inflight[q.key.client] = inflightUse{requests: u.requests + 1, bytes: u.bytes + q.size}
 	}
 	return batch
+}
+
+// inflightUse is what one client key has ordered at this primary that has
+// not executed.
+type inflightUse struct{ requests, bytes int }
+
+// atInflightShare reports whether a client key has its share of the
+// pipeline, a quarter of a batch by count or by bytes, ordered here but not
+// yet executed: while other keys wait, it waits too (see admission.take). A
+// key that floods, or sends large requests, then takes the agreement's
+// capacity only when nobody else needs it, and others' requests do not
+// queue behind its batches.
+func (r *Replica) atInflightShare(client string) bool {
+	u := r.inflight[client]
+	return u.requests >= max(r.cfg.MaxBatchSize/4, 1) || u.bytes >= r.cfg.MaxBatchBytes/4
+}
+
+// executedAtPrimary takes an executed request off its key's in-flight use.
+func (r *Replica) executedAtPrimary(req *wire.Request) {
+	k := string(req.GetClientKey())
+	u, ok := r.inflight[k]
+	if !ok {
+		return
+	}
+	if u.requests <= 1 {
+		delete(r.inflight, k)
+		return
+	}
+	r.inflight[k] = inflightUse{requests: u.requests - 1, bytes: max(0, u.bytes-proto.Size(req))}
 }
 
 // propose assigns the next sequence number to batch and multicasts it.

@@ -36,6 +36,9 @@ type Replica struct {
 	globalFloor uint64
 	genesis     *crypto.Digest // the state digest at sequence 0, once computed
 	queue       admission      // at the primary: requests awaiting a batch, per client key
+	// inflight counts, at the primary, each client key's requests in
+	// batches it proposed that have not executed (see atInflightShare).
+	inflight map[string]inflightUse
 
 	checkpoints   map[uint64]*checkpointVotes // (low, low+L]
 	ownCheckpoint map[uint64]*wire.Checkpoint // ours, for retransmission

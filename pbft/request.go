@@ -24,10 +24,11 @@ type clientState struct {
 
 	pending       *wire.Request // the newest request above lastTS
 	pendingDigest crypto.Digest
-	pendingSize   int  // its encoded bytes, counted in Replica.held
-	authentic     bool // held from the client's own connection, or verified
-	verified      bool // its client signature was checked, not just its connection
-	ordered       bool // in a pre-prepare this replica accepted or issued
+	pendingSize   int    // its encoded bytes, counted in Replica.held
+	authentic     bool   // held from the client's own connection, or verified
+	verified      bool   // its client signature was checked, not just its connection
+	ordered       bool   // in a pre-prepare this replica accepted or issued
+	forwardedAt   uint64 // tick+1 of the last forward to the primary, 0 if none
 }
 
 func keyOf(req *wire.Request) sessionKey {
@@ -223,7 +224,10 @@ func (r *Replica) onRetransmission(from From, cs *clientState, authentic bool) e
 	if !r.isPrimary() && r.active {
 		r.startTimer() // it may have stopped while this request waited
 	}
-	if from.isClient() && !r.isPrimary() && !cs.ordered && r.active {
+	// At most once per Status period per session: a client resending
+	// faster must not make this replica flood the primary with forwards.
+	if from.isClient() && !r.isPrimary() && !cs.ordered && r.active && (cs.forwardedAt == 0 || r.ticks+1-cs.forwardedAt >= r.cfg.StatusTicks) {
+		cs.forwardedAt = r.ticks + 1
 		r.send(int(r.q.primary(r.view)), &wire.Message{Content: &wire.Message_Request{Request: cs.pending}})
 	}
 	return nil
@@ -296,6 +300,23 @@ func (r *Replica) onReadOnly(from From, req *wire.Request) error {
 	}
 	r.reply(keyOf(req), req.GetTimestamp(), r.view, res, true)
 	return nil
+}
+
+// KnowsRequest reports whether stepping req would need no client signature
+// check: its session already executed that timestamp, or this replica holds
+// the same request, its signature checked. A driver that verifies signatures
+// ahead of the core skips these, so a client's retransmissions (and
+// backups' forwards of them) cost no verification.
+func (r *Replica) KnowsRequest(req *wire.Request) bool {
+	cs := r.clients[keyOf(req)]
+	switch {
+	case cs == nil:
+		return false
+	case req.GetTimestamp() <= cs.lastTS:
+		return true
+	}
+	return cs.pending != nil && cs.verified && cs.pending.GetTimestamp() == req.GetTimestamp() &&
+		string(cs.pending.GetSignature()) == string(req.GetSignature())
 }
 
 // authenticRequest reports whether a request inside a pre-prepare is the

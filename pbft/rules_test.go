@@ -244,6 +244,12 @@ func TestBackupForwardsRetransmittedRequest(t *testing.T) {
 	}
 	fwd := c.pending[0]
 	c.pending = nil
+	// Another copy at once is not forwarded again: a client resending fast
+	// must not make a backup flood the primary.
+	must(t, c.fromClient(1, req))
+	if len(c.pending) != 0 {
+		t.Fatalf("backup forwarded a second copy within one Status period: %v", c.pending)
+	}
 	forged := proto.Clone(req).(*wire.Request)
 	forged.Signature[0] ^= 1
 	if err := c.step(1, 0, msgOf(forged)); !errors.Is(err, ErrBadSignature) {

@@ -26,6 +26,7 @@ func (r *Replica) startViewChange(v uint64) {
 	r.view, r.active = v, false
 	r.stopTimer()
 	r.queue.reset()
+	r.inflight = nil
 	r.newView = nil
 	r.ready.View = &ViewState{View: v, Changing: true}
 	vc := &wire.ViewChange{NewView: v, StableSequence: r.low, CheckpointProof: r.stableCert, Replica: r.cfg.ID}

@@ -42,7 +42,9 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Protocol.MaxBatch, "batch", c.Protocol.MaxBatch, "maximum requests per batch")
 	fs.BoolVar(&c.Procs, "procs", false, "run each replica as its own bulwark replica process")
 	fs.StringArrayVar(&f.faults, "fault", nil, "fault to inject (repeatable): kill-primary@T, silent-primary, equivocate,\n"+
-		"slow-primary, wrong-result, partition:R@T1[-T2]; times count from the end of warm-up")
+		"slow-primary, wrong-result, partition:R@T1[-T2]; client attacks flood-client, large-requests,\n"+
+		"status-spam[@T1[-T2]] (after a fault-free run of the same configuration, printed side by side);\n"+
+		"times count from the end of warm-up")
 	fs.BoolVar(&c.Unreplicated, "unreplicated", false, "the same clients against one server on the same transport, no agreement")
 	fs.StringVar(&f.jsonPath, "json", "", "write the full report as JSON to FILE")
 	fs.StringVar(&f.plotPath, "plot", "", "plot throughput and p99 latency to FILE (.svg or .png)")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,11 @@ func serveMetrics(addr string, reg *prometheus.Registry, logger *slog.Logger) (*
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// The heap profile answers "what holds this replica's memory" when its
+	// memory metrics say it holds too much; it reveals nothing secret (no key
+	// material is on the heap as profile labels), but the address should
+	// be as private as the metrics'.
+	mux.HandleFunc("/debug/pprof/heap", func(w http.ResponseWriter, r *http.Request) { pprof.Handler("heap").ServeHTTP(w, r) })
 	s := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		done: make(chan error, 1),

@@ -321,11 +321,14 @@ func checkedPuts(ctx context.Context, t *testing.T, cl *node.Client, prefix stri
 	}
 }
 
-// memory is a process's resident set and its peak, from /proc.
-type memory struct{ rss, hwm int64 } // bytes
+// memory is a process's resident set and its peak, from /proc, and how
+// much of the resident set is anonymous memory (the Go heap, stacks) and how
+// much file pages (Badger's memory-mapped files, which the kernel reclaims
+// at will).
+type memory struct{ rss, hwm, anon, file int64 } // bytes
 
 func (m memory) String() string {
-	return fmt.Sprintf("VmRSS %.1f MiB, VmHWM %.1f MiB", mib(m.rss), mib(m.hwm))
+	return fmt.Sprintf("VmRSS %.1f MiB (anonymous %.1f, file %.1f), VmHWM %.1f MiB", mib(m.rss), mib(m.anon), mib(m.file), mib(m.hwm))
 }
 
 func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
@@ -341,7 +344,7 @@ func memoryOf(pid int) (memory, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
+		if !ok || (name != "VmRSS" && name != "VmHWM" && name != "RssAnon" && name != "RssFile") {
 			continue
 		}
 		fields := strings.Fields(rest)
@@ -352,10 +355,15 @@ func memoryOf(pid int) (memory, error) {
 		if err != nil {
 			return memory{}, fmt.Errorf("/proc/%d/status: %q: %w", pid, sc.Text(), err)
 		}
-		if name == "VmRSS" {
+		switch name {
+		case "VmRSS":
 			m.rss = kb << 10
-		} else {
+		case "VmHWM":
 			m.hwm = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		case "RssFile":
+			m.file = kb << 10
 		}
 	}
 	if err := sc.Err(); err != nil {

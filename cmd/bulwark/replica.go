@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,11 +68,9 @@ func newReplicaCmd() *cobra.Command {
 				return fmt.Errorf("--key: its public key is not replicas[%d].public_key of the cluster file", id)
 			}
 			logClientAccess(logger, c, id)
-			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-				debug.SetMemoryLimit(defaultMemoryLimit)
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			node.ApplyMemoryPolicy(ctx)
 			var reg *prometheus.Registry
 			var metrics *metricsServer
 			if metricsAddr != "" {
@@ -140,17 +137,6 @@ func logClientAccess(logger *slog.Logger, c *node.Cluster, id uint32) {
 	}
 	logger.Info("only the cluster file's client keys are admitted", "replica", id, "client_keys", len(c.Clients))
 }
-
-// defaultMemoryLimit is the replica process's soft Go memory limit unless
-// GOMEMLIMIT sets another. Under sustained load the heap swings by tens of
-// megabytes at every Badger memtable flush (its table builder buffers) and
-// every checkpoint's snapshot; with only GOGC=100 the GC let a replica
-// serving 1,024 concurrent operations settle at 330-360 MB resident; with
-// this limit it stays near 200-230 MB at the same throughput
-// (TestProcesses/Memory). A replica whose live state outgrows it still
-// runs: the GC then works harder (Go caps that at about half the CPU), and
-// GOMEMLIMIT raises or (off) removes the limit.
-const defaultMemoryLimit = 192 << 20
 
 func newService(name string) (statemachine.Service, error) {
 	switch name {

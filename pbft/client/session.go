@@ -60,8 +60,13 @@ type Session struct {
 	replies  []*wire.Reply // by replica, for req's timestamp
 	waited   uint64        // ticks since req was (re)sent
 	resends  uint64
+	tries    uint // retransmissions of the outstanding request
 	accepted uint64
 }
+
+// maxBackoff caps the doubling of the retransmission timeout: 2^4 = 16
+// times RetransmitTicks.
+const maxBackoff = 4
 
 // NewSession checks cfg and makes a session with no outstanding request.
 func NewSession(cfg Config) (*Session, error) {
@@ -104,7 +109,7 @@ func (s *Session) start(op []byte, readOnly bool) {
 	s.nextTS++
 	pbft.SignRequest(s.cfg.Signer, s.cfg.ClusterID, s.req)
 	s.replies = make([]*wire.Reply, s.cfg.Replicas)
-	s.waited = 0
+	s.waited, s.tries = 0, 0
 }
 
 // Step takes a reply that arrived from replica id over its authenticated
@@ -158,10 +163,14 @@ func (s *Session) Tick() *wire.Request {
 		return nil
 	}
 	s.waited++
-	if s.waited < s.cfg.RetransmitTicks {
+	// The wait doubles with each retransmission of one request, up to
+	// maxBackoff times the first: a cluster that is slow because it is
+	// loaded (or attacked) is not made slower by every session resending.
+	if s.waited < s.cfg.RetransmitTicks<<min(s.tries, maxBackoff) {
 		return nil
 	}
 	s.waited = 0
+	s.tries++
 	s.resends++
 	if s.req.GetReadOnly() {
 		op := s.req.GetOperation()

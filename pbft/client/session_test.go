@@ -146,3 +146,55 @@ func TestUnreplicatedServerNeedsOneReply(t *testing.T) {
 		t.Fatalf("one reply from the server: accepted=%v %+v", ok, res)
 	}
 }
+
+// Each retransmission of one request waits twice as long as the last, up
+// to 16 times the first timeout: a loaded cluster is not loaded further by
+// every session resending at a fixed rate. A new request starts again at
+// the first timeout.
+func TestRetransmissionsBackOff(t *testing.T) {
+	s := newSession(t) // RetransmitTicks 5
+	s.Submit([]byte("op"), false)
+	var gaps []int
+	last := 0
+	for tick := 1; tick <= 5*(1+2+4+8+16+16); tick++ {
+		if s.Tick() != nil {
+			gaps = append(gaps, tick-last)
+			last = tick
+		}
+	}
+	want := []int{5, 10, 20, 40, 80, 80}
+	if len(gaps) != len(want) {
+		t.Fatalf("retransmitted after %v ticks, want %v", gaps, want)
+	}
+	for i := range want {
+		if gaps[i] != want[i] {
+			t.Fatalf("retransmitted after %v ticks, want %v", gaps, want)
+		}
+	}
+	req := s.Outstanding()
+	for _, id := range []uint32{0, 1} {
+		s.Step(id, replyTo(req, id, 0, "r"))
+	}
+	s.Submit([]byte("next"), false)
+	for i := range 5 {
+		if r := s.Tick(); (r != nil) != (i == 4) {
+			t.Fatalf("a new request retransmitted at tick %d: %v", i+1, r != nil)
+		}
+	}
+}
+
+// A refusal by the service's admission check is accepted on f+1 matching
+// replies, even for a read-only request: it is deterministic, so f+1
+// include a correct replica's word.
+func TestAcceptsFPlusOneRefusals(t *testing.T) {
+	s := newSession(t)
+	req, _ := s.Submit([]byte("op"), true)
+	for i, id := range []uint32{0, 2} {
+		rep := replyTo(req, id, 0, "refused")
+		rep.Rejected = true
+		res, ok := s.Step(id, rep)
+		if ok != (i == 1) || ok && (!res.Rejected || string(res.Result) != "refused") {
+			t.Fatalf("after %d refusals: %v, %+v", i+1, ok, res)
+		}
+	}
+}

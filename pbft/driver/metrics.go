@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
@@ -19,9 +20,11 @@ type Metrics struct {
 
 	viewChanges, executedBatches, executedRequests prometheus.Counter
 	stateTransfers, equivocations                  prometheus.Counter
+	evicted, rateLimited, refused                  prometheus.Counter
+	statusQueries, statusDropped                   prometheus.Counter
 	dropped                                        *prometheus.CounterVec
 
-	batchSize, commitLatency prometheus.Histogram
+	batchSize, batchBytes, commitLatency prometheus.Histogram
 
 	// Owned by the driver's goroutine.
 	lastSample time.Time
@@ -71,6 +74,11 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 		executedRequests: counter("executed_requests_total", "Requests applied to the service (a request whose timestamp its client already executed is not counted)."),
 		stateTransfers:   counter("state_transfers_total", "Snapshots installed from peers."),
 		equivocations:    counter("equivocations_total", "Proven equivocations by other replicas."),
+		evicted:          counter("evicted_sessions_total", "Client sessions evicted from the replicated client table at checkpoints."),
+		rateLimited:      counter("rate_limited_total", "Peers' Status and FetchState messages left unanswered: the peer asked faster than its rate."),
+		refused:          counter("refused_requests_total", "Requests the service's admission check refused."),
+		statusQueries:    counter("status_queries_total", "Client status queries answered."),
+		statusDropped:    counter("status_queries_dropped_total", "Client status queries left unanswered: above the per-client or overall rate."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bulwark", Name: "messages_dropped_total", ConstLabels: labels,
 			Help: "Protocol messages the replica dropped, by reason.",
@@ -79,6 +87,11 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 			Namespace: "bulwark", Name: "batch_size", ConstLabels: labels,
 			Help:    "Requests per executed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "bulwark", Name: "batch_bytes", ConstLabels: labels,
+			Help:    "Encoded bytes of the requests of each executed batch.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 10),
 		}),
 		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "bulwark", Name: "commit_latency_seconds", ConstLabels: labels,
@@ -90,7 +103,8 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.view, m.lastExecuted, m.stableCheckpoint, m.viewChanging,
 		m.viewChanges, m.executedBatches, m.executedRequests, m.stateTransfers, m.equivocations,
-		m.dropped, m.batchSize, m.commitLatency,
+		m.evicted, m.rateLimited, m.refused, m.statusQueries, m.statusDropped,
+		m.dropped, m.batchSize, m.batchBytes, m.commitLatency,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
@@ -161,6 +175,11 @@ func (m *Metrics) observeReady(rd pbft.Ready, now time.Time) {
 		m.executedBatches.Inc()
 		m.executedRequests.Add(float64(applied))
 		m.batchSize.Observe(float64(len(ex.Requests)))
+		bytes := 0
+		for _, req := range ex.Requests {
+			bytes += proto.Size(req)
+		}
+		m.batchBytes.Observe(float64(bytes))
 		if ex.Sequence > 0 {
 			m.lastExecuted.Set(float64(ex.Sequence))
 		}
@@ -199,6 +218,9 @@ func (m *Metrics) observeReplica(r *pbft.Replica, now time.Time, force bool) {
 	s := r.Stats()
 	m.stateTransfers.Add(delta(s.StateTransfers, &m.last.StateTransfers))
 	m.equivocations.Add(delta(s.Equivocations, &m.last.Equivocations))
+	m.evicted.Add(delta(s.EvictedSessions, &m.last.EvictedSessions))
+	m.rateLimited.Add(delta(s.RateLimited, &m.last.RateLimited))
+	m.refused.Add(delta(s.Refused, &m.last.Refused))
 	if m.last.Dropped == nil {
 		m.last.Dropped = make(map[string]uint64, len(s.Dropped))
 	}

@@ -32,7 +32,13 @@ func (d *Driver) answerStatusQuery(m Inbound) bool {
 	}
 	if !d.statusLimiter(m.From.Client).Allow() || !d.statusAll.Allow() {
 		d.dropped(dropStatusRate)
+		if d.cfg.Metrics != nil {
+			d.cfg.Metrics.statusDropped.Inc()
+		}
 		return true
+	}
+	if d.cfg.Metrics != nil {
+		d.cfg.Metrics.statusQueries.Inc()
 	}
 	_, digest := d.r.CheckpointDigest()
 	d.cfg.Transport.SendClient(m.From.Client, &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{

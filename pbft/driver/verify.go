@@ -5,6 +5,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
 // maxVerifyBatch bounds how many queued messages the driver takes at once to
@@ -44,13 +45,13 @@ func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
 // across cores, so that stepping them costs no signature checks. At the
 // primary, which checks every client request once before ordering it, the
 // requests' client signatures are verified with them.
-func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []Inbound, primary bool) {
+func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []Inbound, primary bool, known func(*wire.Request) bool) {
 	clear(v.done)
 	items := make([]crypto.Item, 0, len(batch))
 	for _, m := range batch {
 		if item, ok := pbft.SignatureOf(cluster, replicas, m.Msg); ok {
 			items = append(items, item)
-		} else if req := m.Msg.GetRequest(); primary && req != nil && !req.GetReadOnly() {
+		} else if req := m.Msg.GetRequest(); primary && req != nil && !req.GetReadOnly() && (known == nil || !known(req)) {
 			items = append(items, crypto.Item{
 				PublicKey: req.GetClientKey(), Message: pbft.RequestTranscript(cluster, req), Signature: req.GetSignature(),
 			})

@@ -35,7 +35,7 @@ func TestOneForgedSignatureOnManyRequestsIsCheckedOncePerRequest(t *testing.T) {
 	}
 	inner := &countingVerifier{Verifier: crypto.Ed25519Verifier{}}
 	v := &preverifier{inner: inner, done: make(map[string][]checked)}
-	v.prepare("c", nil, batch, true)
+	v.prepare("c", nil, batch, true, nil)
 	for _, m := range batch {
 		req := m.Msg.GetRequest()
 		if v.Verify(req.GetClientKey(), pbft.RequestTranscript("c", req), req.GetSignature()) {

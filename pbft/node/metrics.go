@@ -15,6 +15,7 @@ type networkCollector struct {
 	host                                           *network.ReplicaHost
 	sent, received, dropped, connected, clientStrm *prometheus.Desc
 	budget, budgetLimit, budgetWaits               *prometheus.Desc
+	connsAdmitted, connsRefused                    *prometheus.Desc
 }
 
 func newNetworkCollector(host *network.ReplicaHost, replica uint32) *networkCollector {
@@ -23,15 +24,17 @@ func newNetworkCollector(host *network.ReplicaHost, replica uint32) *networkColl
 		return prometheus.NewDesc(prometheus.BuildFQName("bulwark", "network", name), help, vars, labels)
 	}
 	return &networkCollector{
-		host:        host,
-		sent:        desc("frames_sent_total", "Frames written to streams."),
-		received:    desc("messages_received_total", "Messages delivered to the replica."),
-		dropped:     desc("messages_dropped_total", "Messages the network layer dropped, by reason.", "reason"),
-		connected:   desc("connected_peers", "Replicas with an open outbound stream."),
-		clientStrm:  desc("client_streams", "Open client streams."),
-		budget:      desc("frame_budget_bytes", "Bytes of inbound frames held (being read or awaiting the replica), by pool.", "pool"),
-		budgetLimit: desc("frame_budget_limit_bytes", "The inbound frame budget, by pool.", "pool"),
-		budgetWaits: desc("frame_budget_waits_total", "Frames that had to wait for budget."),
+		host:          host,
+		sent:          desc("frames_sent_total", "Frames written to streams."),
+		received:      desc("messages_received_total", "Messages delivered to the replica."),
+		dropped:       desc("messages_dropped_total", "Messages the network layer dropped, by reason.", "reason"),
+		connected:     desc("connected_peers", "Replicas with an open outbound stream."),
+		clientStrm:    desc("client_streams", "Open client streams."),
+		budget:        desc("frame_budget_bytes", "Bytes of inbound frames held (being read or awaiting the replica), by pool.", "pool"),
+		budgetLimit:   desc("frame_budget_limit_bytes", "The inbound frame budget, by pool.", "pool"),
+		budgetWaits:   desc("frame_budget_waits_total", "Frames that had to wait for budget."),
+		connsAdmitted: desc("connections_admitted_total", "Inbound connections the resource manager's limits let in."),
+		connsRefused:  desc("connections_refused_total", "Inbound connections refused by a limit (rate, per address, in all)."),
 	}
 }
 
@@ -44,6 +47,8 @@ func (c *networkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.budget
 	ch <- c.budgetLimit
 	ch <- c.budgetWaits
+	ch <- c.connsAdmitted
+	ch <- c.connsRefused
 }
 
 func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
@@ -61,6 +66,8 @@ func (c *networkCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.budgetLimit, prometheus.GaugeValue, float64(b.ReplicaLimit), "replicas")
 	ch <- prometheus.MustNewConstMetric(c.budgetLimit, prometheus.GaugeValue, float64(b.ClientLimit), "clients")
 	ch <- prometheus.MustNewConstMetric(c.budgetWaits, prometheus.CounterValue, float64(b.Waits))
+	ch <- prometheus.MustNewConstMetric(c.connsAdmitted, prometheus.CounterValue, float64(s.ConnectionsAdmitted))
+	ch <- prometheus.MustNewConstMetric(c.connsRefused, prometheus.CounterValue, float64(s.ConnectionsRefused))
 }
 
 // cryptoCollector exports the process's signature counts (crypto.Counts):

@@ -27,7 +27,9 @@ type Options struct {
 // memtables, a 256 MB block cache, 1 GB value-log files); a replica's store
 // holds only the log since the last stable checkpoint plus one snapshot.
 // Worst case resident: 2 memtable arenas (MemTableSize plus 2 x 15% batch
-// headroom, ~10.4 MB each) + 16 MB block cache + 8 MB index cache, about 45 MB.
+// headroom, ~5.2 MB each) + 16 MB block cache + 8 MB index cache, and the
+// table builders' buffers Badger pools after flushes (a few per memtable
+// size), about 50 MB.
 func badgerOptions(opts Options, fault *faultLatch) badger.Options {
 	bo := badger.DefaultOptions(opts.Dir)
 	if opts.InMemory {
@@ -41,11 +43,13 @@ func badgerOptions(opts Options, fault *faultLatch) badger.Options {
 	bo.SyncWrites = true
 
 	// Each memtable allocates its whole arena (MemTableSize plus batch
-	// headroom) up front, so this is a direct memory cost. 8 MB still absorbs
-	// many checkpoint intervals of small protocol messages per flush. It also
-	// caps one transaction at 15% of it (1.2 MB of keys and small values);
-	// see Write.
-	bo.MemTableSize = 8 << 20
+	// headroom) up front, and each flush builds a table of its size with
+	// buffers Badger then keeps pooled, so this is a direct memory cost
+	// (with 8 MB a replica held 40-60 MB of them after any sustained load).
+	// 4 MB still absorbs a checkpoint interval of protocol messages per
+	// flush. It also caps one transaction at 15% of it (600 KB of keys and
+	// small values); see Write.
+	bo.MemTableSize = 4 << 20
 	// One active plus one being flushed: enough to not stall writes while a
 	// flush runs, without holding 5 arenas like the default.
 	bo.NumMemtables = 2

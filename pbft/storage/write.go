@@ -25,7 +25,7 @@ import (
 //     been synced long before.
 //
 // Atomicity: the batch is one Badger transaction, all-or-nothing across a
-// crash. A transaction is capped at 15% of MemTableSize (about 1.2 MB with
+// crash. A transaction is capped at 15% of MemTableSize (about 600 KB with
 // our options) counting keys, small values and 12-byte pointers for values
 // of 1 KB or more, i.e. roughly ten thousand records; a larger batch (the
 // protocol never produces one: a Ready persists a handful of messages) is
