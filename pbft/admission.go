@@ -95,7 +95,8 @@ func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy 
 			skip[k] = true
 		}
 	}
-	if len(skip) == len(a.ring) {
+	contended := len(skip) < len(a.ring)
+	if !contended {
 		clear(skip) // nobody else waits: no one to make room for
 	}
 	var batch []queued
@@ -118,7 +119,7 @@ func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy 
 		if ok {
 			batch = append(batch, q)
 			size += q.size
-			if busy(key) {
+			if contended && busy(key) {
 				skip[key] = true // it reached its share with this one
 			}
 		}

@@ -58,7 +58,7 @@ func TestFloodingKeyDelaysOnlyItself(t *testing.T) {
 // The bytes of requests a replica holds for one client key are bounded:
 // past its share it refuses (counted), and another key is still served.
 func TestHeldRequestsAreBoundedPerClient(t *testing.T) {
-	op := make([]byte, 1000)
+	op := make([]byte, 5000) // above the least a held request costs (minHeldCost)
 	size := 0
 	c := newTestCluster(t, 4, func(cfg *Config) {
 		size = maxRequestSize(len(op))
@@ -79,5 +79,23 @@ func TestHeldRequestsAreBoundedPerClient(t *testing.T) {
 	must(t, c.fromClient(2, c.request(op)))
 	if got := c.reps[2].Stats().Dropped[ErrQueueFull.Error()]; got != 2 {
 		t.Fatalf("%d drops counted, want 2", got)
+	}
+}
+
+// Small requests count at least minHeldCost each: a key cannot make a
+// replica hold more sessions than its share allows by sending tiny ones.
+func TestHeldSmallRequestsAreBoundedPerClient(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) {
+		cfg.MaxOperationSize, cfg.MaxHeldBytesPerClient, cfg.MaxHeldBytes = 100, 3*minHeldCost, 6*minHeldCost
+	})
+	flood := c.scheme.NewSigner("flooder")
+	accepted := 0
+	for s := range uint64(10) {
+		if c.fromClient(2, requestFrom(flood, s, "x")) == nil {
+			accepted++
+		}
+	}
+	if accepted != 3 {
+		t.Fatalf("%d of 10 tiny requests held with a share of 3 x %d bytes", accepted, minHeldCost)
 	}
 }

@@ -48,6 +48,9 @@ type Stats struct {
 	Equivocations uint64
 	// EvictedSessions counts sessions evicted from the client table.
 	EvictedSessions uint64
+	// Penalised counts client keys penalised for a forged signature on
+	// their own connection (see Replica.KnowsRequest).
+	Penalised uint64
 	// Refused counts requests the service's admission check refused.
 	Refused uint64
 	// RateLimited counts peers' Status and FetchState messages left

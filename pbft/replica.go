@@ -39,6 +39,8 @@ type Replica struct {
 	// inflight counts, at the primary, each client key's requests in
 	// batches it proposed that have not executed (see atInflightShare).
 	inflight map[string]inflightUse
+	// penalties are the client keys caught forging, at the primary.
+	penalties map[string]penalty
 
 	checkpoints   map[uint64]*checkpointVotes // (low, low+L]
 	ownCheckpoint map[uint64]*wire.Checkpoint // ours, for retransmission

@@ -112,7 +112,11 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	// a forged signature would make a correct primary's batch stall.
 	verified := !authentic
 	if authentic && r.isPrimary() && r.active {
+		if r.forging(k.client) {
+			return r.drop(ErrBadSignature, "request of a client key that recently sent a forged signature")
+		}
 		if !r.verifyClient(req) {
+			r.penalise(k.client)
 			return r.drop(ErrBadSignature, "request from its client's connection")
 		}
 		verified = true
@@ -121,7 +125,7 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 		return nil
 	}
 	size := proto.Size(req)
-	if !r.mayHold(k.client, size-cs.pendingSize) {
+	if !r.mayHold(k.client, heldCost(req)-cs.pendingSize) {
 		return r.drop(ErrQueueFull, "client key holds %d bytes of requests, %d in all", r.held[k.client], r.heldTotal)
 	}
 	if r.isPrimary() && r.active && !r.enqueue(queued{key: k, req: req, size: size}) {
@@ -145,7 +149,7 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 // against the client's share of held requests.
 func (r *Replica) setPending(k sessionKey, cs *clientState, req *wire.Request, d crypto.Digest) {
 	r.clearPending(k, cs)
-	cs.pending, cs.pendingDigest, cs.pendingSize = req, d, proto.Size(req)
+	cs.pending, cs.pendingDigest, cs.pendingSize = req, d, heldCost(req)
 	if r.held == nil {
 		r.held = make(map[string]int)
 	}
@@ -183,13 +187,21 @@ func (r *Replica) mayHold(client string, delta int) bool {
 	return mine <= r.cfg.MaxHeldBytes/max(len(r.held), 1)
 }
 
+// heldCost is what an outstanding request counts against its key's share:
+// its bytes, and at least minHeldCost, what the session's state and its
+// bookkeeping cost beside it, so that many small requests are bounded too
+// (16 MiB per key is then at most 4,096 sessions' worth).
+func heldCost(req *wire.Request) int { return max(proto.Size(req), minHeldCost) }
+
+const minHeldCost = 4 << 10
+
 // recountHeld recomputes what each client key holds, after the sessions
 // were replaced (a state transfer).
 func (r *Replica) recountHeld() {
 	r.held, r.heldTotal = make(map[string]int), 0
 	for k, cs := range r.clients {
 		if cs.pending != nil {
-			cs.pendingSize = proto.Size(cs.pending)
+			cs.pendingSize = heldCost(cs.pending)
 			r.held[k.client] += cs.pendingSize
 			r.heldTotal += cs.pendingSize
 		}
@@ -302,12 +314,51 @@ func (r *Replica) onReadOnly(from From, req *wire.Request) error {
 	return nil
 }
 
+// A client key whose request, on its own authenticated connection, carries
+// a signature that does not verify has proven itself faulty (a correct
+// client signs what it sends). For a while the primary then drops its
+// requests without checking them: repeating or varying forged requests
+// costs the replica one verification per penalty, not one per request. The
+// penalty doubles with each offence, up to maxPenalty Status periods.
+const maxPenalty = 64
+
+type penalty struct {
+	until   uint64 // tick
+	offence uint
+}
+
+func (r *Replica) forging(client string) bool {
+	p, ok := r.penalties[client]
+	return ok && r.ticks < p.until
+}
+
+func (r *Replica) penalise(client string) {
+	if r.penalties == nil {
+		r.penalties = make(map[string]penalty)
+	}
+	if len(r.penalties) >= 4096 { // forget the expired ones
+		for k, p := range r.penalties {
+			if r.ticks >= p.until {
+				delete(r.penalties, k)
+			}
+		}
+	}
+	p := r.penalties[client]
+	periods := min(uint64(1)<<min(p.offence, 6), maxPenalty)
+	r.penalties[client] = penalty{until: r.ticks + periods*r.cfg.StatusTicks, offence: p.offence + 1}
+	r.stats.Penalised++
+}
+
 // KnowsRequest reports whether stepping req would need no client signature
 // check: its session already executed that timestamp, or this replica holds
-// the same request, its signature checked. A driver that verifies signatures
+// the same request, its signature checked, or its key is serving a penalty
+// for forging (see penalise). A driver that verifies signatures
 // ahead of the core skips these, so a client's retransmissions (and
 // backups' forwards of them) cost no verification.
 func (r *Replica) KnowsRequest(req *wire.Request) bool {
+	if r.forging(string(req.GetClientKey())) {
+		return true
+	}
 	cs := r.clients[keyOf(req)]
 	switch {
 	case cs == nil:

@@ -373,9 +373,24 @@ func TestPrimaryOrdersOnlyValidlySignedRequests(t *testing.T) {
 	if n := c.reps[0].Stats().Dropped[ErrBadSignature.Error()]; n != 1 {
 		t.Fatalf("primary counted %d bad signatures, want 1", n)
 	}
-	must(t, c.fromClient(0, c.request([]byte("genuine"))))
+	// The client proved itself faulty on its own connection: for a while its
+	// requests are dropped unchecked (one verification per penalty, not per
+	// request), then served again.
+	genuine := c.request([]byte("genuine"))
+	if err := c.fromClient(0, genuine); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a forging client's next request at once: %v, want ErrBadSignature", err)
+	}
+	if checked := c.reps[0].Stats().ClientSignaturesChecked; checked != 1 {
+		t.Fatalf("%d client signatures checked, want 1: a penalised key's requests cost none", checked)
+	}
+	for range c.reps[0].cfg.StatusTicks {
+		c.reps[0].Tick()
+	}
+	c.collect(0)
+	c.pending = nil
+	must(t, c.fromClient(0, genuine))
 	if len(c.take(&wire.Message_PrePrepare{})) != 3 {
-		t.Fatal("primary did not propose a validly signed request")
+		t.Fatal("primary did not propose a validly signed request once the penalty ended")
 	}
 }
 

@@ -64,9 +64,10 @@ type Session struct {
 	accepted uint64
 }
 
-// maxBackoff caps the doubling of the retransmission timeout: 2^4 = 16
-// times RetransmitTicks.
-const maxBackoff = 4
+// maxBackoff caps the doubling of the retransmission timeout: 2^2 = 4
+// times RetransmitTicks (a lost request then still goes out again every
+// couple of seconds).
+const maxBackoff = 2
 
 // NewSession checks cfg and makes a session with no outstanding request.
 func NewSession(cfg Config) (*Session, error) {
@@ -164,7 +165,7 @@ func (s *Session) Tick() *wire.Request {
 	}
 	s.waited++
 	// The wait doubles with each retransmission of one request, up to
-	// maxBackoff times the first: a cluster that is slow because it is
+	// 2^maxBackoff times the first: a cluster that is slow because it is
 	// loaded (or attacked) is not made slower by every session resending.
 	if s.waited < s.cfg.RetransmitTicks<<min(s.tries, maxBackoff) {
 		return nil

@@ -148,7 +148,7 @@ func TestUnreplicatedServerNeedsOneReply(t *testing.T) {
 }
 
 // Each retransmission of one request waits twice as long as the last, up
-// to 16 times the first timeout: a loaded cluster is not loaded further by
+// to 4 times the first timeout: a loaded cluster is not loaded further by
 // every session resending at a fixed rate. A new request starts again at
 // the first timeout.
 func TestRetransmissionsBackOff(t *testing.T) {
@@ -156,13 +156,13 @@ func TestRetransmissionsBackOff(t *testing.T) {
 	s.Submit([]byte("op"), false)
 	var gaps []int
 	last := 0
-	for tick := 1; tick <= 5*(1+2+4+8+16+16); tick++ {
+	for tick := 1; tick <= 5*(1+2+4+4+4); tick++ {
 		if s.Tick() != nil {
 			gaps = append(gaps, tick-last)
 			last = tick
 		}
 	}
-	want := []int{5, 10, 20, 40, 80, 80}
+	want := []int{5, 10, 20, 20, 20}
 	if len(gaps) != len(want) {
 		t.Fatalf("retransmitted after %v ticks, want %v", gaps, want)
 	}
