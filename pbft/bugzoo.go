@@ -7,7 +7,7 @@ package pbft
 // and every check below compiles to nothing.
 type Bug int32
 
-// The variants: each breaks one rule of PBFT.md.
+// The variants: each breaks one protocol rule (docs/design.md, section 4).
 const (
 	NoBug Bug = iota
 	// BugPrepareQuorumShort: prepared with 2f-1 matching prepares, not 2f.

@@ -12,7 +12,7 @@ import (
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
-// The normal case (PBFT.md steps 1-6): a request reaches every replica, the
+// The normal case (docs/design.md, section 4): a request reaches every replica, the
 // primary pre-prepares it, backups prepare, all commit and execute, and the
 // client gets a reply from every replica.
 func TestNormalCase(t *testing.T) {

@@ -1,6 +1,6 @@
 // Command bulwark runs Bulwark replicas and clients: key generation, local
 // test networks, a replica process, a key-value client and a self-contained
-// demo of a primary crash. See "The command line" in DESIGN.md.
+// demo of a primary crash. See "Running replicas" in README.md.
 package main
 
 import (

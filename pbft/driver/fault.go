@@ -18,7 +18,7 @@ import (
 // out, signed with its own key only, as a real faulty replica could.
 type Fault string
 
-// The faults DESIGN.md lists.
+// The faults docs/design.md lists (section 5, "Threat model and bounds").
 const (
 	FaultNone         Fault = ""
 	FaultSilent       Fault = "silent"        // sends nothing
