@@ -88,16 +88,22 @@ func (a *admission) dropKey(key string) {
 // (at their share of the requests in flight) wait while some other key can
 // be served: a key that floods then fills the pipeline only when nobody
 // else needs it, and another key's requests never queue behind its batches.
-func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy func(key string) bool) []queued {
+func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy func(key string, taking inflightUse) bool, othersActive func(key string) bool) []queued {
 	skip := make(map[string]bool)
+	taking := make(map[string]inflightUse) // what this batch takes of each key so far
 	for _, k := range a.ring {
-		if busy(k) {
+		if busy(k, inflightUse{}) {
 			skip[k] = true
 		}
 	}
 	contended := len(skip) < len(a.ring)
+	for k := range skip {
+		if !contended && othersActive(k) {
+			contended = true // another key has requests in flight: keep room for its next ones
+		}
+	}
 	if !contended {
-		clear(skip) // nobody else waits: no one to make room for
+		clear(skip) // nobody else is served: no one to make room for
 	}
 	var batch []queued
 	size := 0
@@ -119,7 +125,9 @@ func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy 
 		if ok {
 			batch = append(batch, q)
 			size += q.size
-			if contended && busy(key) {
+			t := taking[key]
+			taking[key] = inflightUse{requests: t.requests + 1, bytes: t.bytes + q.size}
+			if contended && busy(key, taking[key]) {
 				skip[key] = true // it reached its share with this one
 			}
 		}

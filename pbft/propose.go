@@ -36,7 +36,7 @@ func (r *Replica) maybePropose() {
 // outstanding, unordered request.
 func (r *Replica) takeBatch() []*wire.Request {
 	var batch []*wire.Request
-	for _, q := range r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder, r.atInflightShare) {
+	for _, q := range r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder, r.atInflightShare, r.othersInFlight) {
 		cs := r.clients[q.key]
 		if !cs.verified { // held since before this replica became primary
 			if !r.verifyClient(q.req) {
@@ -62,14 +62,24 @@ func (r *Replica) takeBatch() []*wire.Request {
 type inflightUse struct{ requests, bytes int }
 
 // atInflightShare reports whether a client key has its share of the
-// pipeline, a quarter of a batch by count or by bytes, ordered here but not
+// pipeline, a sixteenth of a batch by count or by bytes, ordered here but not
 // yet executed: while other keys wait, it waits too (see admission.take). A
 // key that floods, or sends large requests, then takes the agreement's
 // capacity only when nobody else needs it, and others' requests do not
 // queue behind its batches.
-func (r *Replica) atInflightShare(client string) bool {
+func (r *Replica) atInflightShare(client string, taking inflightUse) bool {
 	u := r.inflight[client]
-	return u.requests >= max(r.cfg.MaxBatchSize/4, 1) || u.bytes >= r.cfg.MaxBatchBytes/4
+	return u.requests+taking.requests >= max(r.cfg.MaxBatchSize/16, 1) || u.bytes+taking.bytes >= r.cfg.MaxBatchBytes/16
+}
+
+// othersInFlight reports whether a key other than client has requests
+// ordered here that have not executed.
+func (r *Replica) othersInFlight(client string) bool {
+	_, mine := r.inflight[client]
+	if mine {
+		return len(r.inflight) > 1
+	}
+	return len(r.inflight) > 0
 }
 
 // executedAtPrimary takes an executed request off its key's in-flight use.

@@ -263,10 +263,18 @@ type rssMonitor struct {
 	mu   sync.Mutex
 	peak []int64 // of RssAnon
 	rss  []int64 // of VmRSS
+	// dumped marks the replicas whose heap profile was saved on passing
+	// heapDumpAt (see BULWARK_ATTACK_HEAP_DIR).
+	dumped []bool
 }
 
+// heapDumpAt is the anonymous memory at which a replica's heap profile is
+// saved, once per attack, when BULWARK_ATTACK_HEAP_DIR is set: what holds
+// the memory near the ceiling.
+const heapDumpAt = 200 << 20
+
 func (ac *attackCluster) monitorRSS() *rssMonitor {
-	m := &rssMonitor{ac: ac, stop: make(chan struct{}), done: make(chan struct{}), peak: make([]int64, 4), rss: make([]int64, 4)}
+	m := &rssMonitor{ac: ac, stop: make(chan struct{}), done: make(chan struct{}), peak: make([]int64, 4), rss: make([]int64, 4), dumped: make([]bool, 4)}
 	go func() {
 		defer close(m.done)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -292,7 +300,12 @@ func (m *rssMonitor) sample() {
 			m.mu.Lock()
 			m.peak[id] = max(m.peak[id], mem.anon)
 			m.rss[id] = max(m.rss[id], mem.rss, mem.hwm)
+			dump := mem.anon >= heapDumpAt && !m.dumped[id]
+			m.dumped[id] = m.dumped[id] || dump
 			m.mu.Unlock()
+			if dir := os.Getenv("BULWARK_ATTACK_HEAP_DIR"); dump && dir != "" {
+				m.ac.saveHeap(dir, id, "peak")
+			}
 		}
 	}
 }
@@ -332,12 +345,7 @@ func (ac *attackCluster) expectRSSBack(state int64) {
 	if dir := os.Getenv("BULWARK_ATTACK_HEAP_DIR"); dir != "" {
 		time.Sleep(12 * time.Second)
 		for id := range ac.procs {
-			resp, err := ac.http.Get(strings.Replace(ac.urls[id], "/metrics", "/debug/pprof/heap", 1))
-			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				_ = os.WriteFile(fmt.Sprintf("%s/%s-%d.pprof", dir, strings.ReplaceAll(ac.t.Name(), "/", "_"), id), b, 0o644)
-			}
+			ac.saveHeap(dir, id, "after")
 		}
 	}
 	deadline := time.Now().Add(attackRSSSettle)
@@ -566,3 +574,17 @@ func frameOf(t *testing.T, m *wire.Message) []byte {
 // discard reads and drops what a stream carries until it ends, so that a
 // replica's answers to an attacker are sent in full.
 func discard(s p2pnet.Stream) { _, _ = io.Copy(io.Discard, s) }
+
+// saveHeap writes replica id's heap profile to dir, named after the test,
+// the replica and when (go tool pprof DIR/FILE); a replica that does not
+// answer is skipped: the profile is a diagnosis, not a check.
+func (ac *attackCluster) saveHeap(dir string, id int, when string) {
+	resp, err := ac.http.Get(strings.Replace(ac.urls[id], "/metrics", "/debug/pprof/heap", 1))
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err == nil {
+		_ = os.WriteFile(fmt.Sprintf("%s/%s-%d-%s.pprof", dir, strings.ReplaceAll(ac.t.Name(), "/", "_"), id, when), b, 0o644)
+	}
+}

@@ -99,7 +99,7 @@ func (pc *procCluster) start(id int) *replicaProc {
 	}
 	defer logFile.Close() // the child holds its own descriptor
 	fmt.Fprintf(logFile, "--- start %s\n", time.Now().Format(time.RFC3339Nano))
-	args := append([]string{"replica", "--cluster", pc.path, "--id", strconv.Itoa(id), "--log-level", "warn"}, pc.extra[id]...)
+	args := append([]string{"replica", "--cluster", pc.path, "--id", strconv.Itoa(id), "--log-level", "info"}, pc.extra[id]...)
 	cmd := exec.Command(pc.bin, args...)
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {

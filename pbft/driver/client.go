@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -25,7 +26,23 @@ type ClientConfig struct {
 	// unanswered request is sent again.
 	TickInterval    time.Duration
 	RetransmitTicks uint64
+	// MaxOutstandingBytes bounds the bytes of the operations outstanding at
+	// once (default DefaultMaxOutstandingBytes); a call past it waits, in
+	// order, for earlier ones to complete. Replicas hold at most
+	// pbft.DefaultMaxHeldPerClient bytes per client key and drop the rest,
+	// so a client that sent more would lose requests to its own bound and
+	// its later sessions would overtake the dropped ones, retransmission
+	// after retransmission.
+	MaxOutstandingBytes int
 }
+
+// DefaultMaxOutstandingBytes is half the bytes a replica holds for one
+// client key by default, leaving room for the requests' envelopes.
+const DefaultMaxOutstandingBytes = pbft.DefaultMaxHeldPerClient / 2
+
+// outstandingCost is what an operation counts against the client's window:
+// its bytes, and at least what a replica charges a held request.
+func outstandingCost(op []byte) int { return max(len(op), 4<<10) }
 
 // Client runs client sessions in one goroutine and lets many callers share
 // them: Do waits for a free session, sends the request to every replica and
@@ -36,8 +53,10 @@ type Client struct {
 	waiting  []*call // by session, the caller it serves
 	free     []int
 	queue    []*call
-	calls    chan *call
-	done     chan struct{}
+	// outstanding is the cost of the operations sent and not yet answered.
+	outstanding int
+	calls       chan *call
+	done        chan struct{}
 }
 
 type call struct {
@@ -56,6 +75,9 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = 10 * time.Millisecond
+	}
+	if cfg.MaxOutstandingBytes <= 0 {
+		cfg.MaxOutstandingBytes = DefaultMaxOutstandingBytes
 	}
 	c := &Client{cfg: cfg, calls: make(chan *call), done: make(chan struct{}), waiting: make([]*call, cfg.Sessions)}
 	// Timestamps start at the wall clock so a restarted client stays above
@@ -137,6 +159,7 @@ func (c *Client) onReply(m Inbound) {
 		return
 	}
 	c.waiting[i].result <- res
+	c.outstanding -= outstandingCost(c.waiting[i].op)
 	c.waiting[i] = nil
 	c.free = append(c.free, i)
 }
@@ -144,6 +167,10 @@ func (c *Client) onReply(m Inbound) {
 func (c *Client) startQueued() {
 	for len(c.queue) > 0 && len(c.free) > 0 {
 		cl := c.queue[0]
+		cost := outstandingCost(cl.op)
+		if c.outstanding > 0 && c.outstanding+cost > c.cfg.MaxOutstandingBytes {
+			return // it waits, first in line, for earlier operations to complete
+		}
 		c.queue = c.queue[1:]
 		i := c.free[len(c.free)-1]
 		c.free = c.free[:len(c.free)-1]
@@ -154,6 +181,7 @@ func (c *Client) startQueued() {
 			continue
 		}
 		c.waiting[i] = cl
+		c.outstanding += cost
 		c.broadcast(req)
 	}
 }

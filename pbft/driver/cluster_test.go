@@ -207,7 +207,7 @@ func (c *cluster) diskUsage(i int) int64 {
 	c.mu.Lock()
 	db := c.stores[i]
 	c.mu.Unlock()
-	if err := db.RunGC(); err != nil {
+	if err := db.RunGC(c.t.Context()); err != nil {
 		c.t.Fatalf("replica %d: value-log GC: %v", i, err)
 	}
 	lsm, vlog := db.Size()

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -26,8 +27,30 @@ var gcMarker = []byte{0xF0}
 // never rewrites the value-log file currently written to, so up to one
 // ValueLogFileSize of garbage can remain until that file fills.
 //
-// RunGC holds the store exclusively: reads and writes wait until it is done.
-func (db *DB) RunGC() error {
+// The compaction holds the store exclusively (reads and writes wait, for
+// as long as flushing the memtables and compacting level 0 takes); the
+// value-log rounds, which rewrite whole files of large values and can take
+// seconds, run beside reads and writes, as Badger allows. A Close meanwhile
+// waits for the round in progress and ends the rest (ErrClosed), as does
+// ctx ending.
+func (db *DB) RunGC(ctx context.Context) error {
+	if err := db.compactExclusively(); err != nil {
+		return err
+	}
+	for range maxGCRounds {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("storage: value-log GC in %q: %w", db.dir, err)
+		}
+		done, err := db.valueLogRound()
+		if err != nil || done {
+			return err
+		}
+	}
+	return nil
+}
+
+// compactExclusively runs compactForGC with the store held exclusively.
+func (db *DB) compactExclusively() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.closed {
@@ -36,19 +59,28 @@ func (db *DB) RunGC() error {
 	if db.dir == "" {
 		return nil // InMemory: no files to reclaim
 	}
-	if err := db.compactForGC(); err != nil {
-		return err
+	return db.compactForGC()
+}
+
+// valueLogRound rewrites at most one value-log file; done reports that
+// Badger found none worth it.
+func (db *DB) valueLogRound() (done bool, err error) {
+	release, err := db.acquire()
+	if err != nil {
+		return false, err
 	}
-	for range maxGCRounds {
-		err := db.bdb.RunValueLogGC(gcDiscardRatio)
-		if errors.Is(err, badger.ErrNoRewrite) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("storage: value-log GC in %q: %w", db.dir, err)
-		}
+	defer release()
+	if db.dir == "" {
+		return true, nil
 	}
-	return db.committed()
+	err = db.bdb.RunValueLogGC(gcDiscardRatio)
+	if errors.Is(err, badger.ErrNoRewrite) {
+		return true, db.committed()
+	}
+	if err != nil {
+		return false, fmt.Errorf("storage: value-log GC in %q: %w", db.dir, err)
+	}
+	return false, nil
 }
 
 // compactForGC turns deletions into reclaimable value-log space. Badger only
@@ -64,7 +96,7 @@ func (db *DB) RunGC() error {
 // into the base level (dropping deleted versions and recording the discard
 // statistics GC reads). So we write a marker key under a prefix of its own
 // and drop that prefix. DropPrefix blocks writes while it runs, which is why
-// RunGC holds the store exclusively.
+// compactExclusively holds the store exclusively.
 func (db *DB) compactForGC() error {
 	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(gcMarker, nil) }); err != nil {
 		return fmt.Errorf("storage: write GC marker in %q: %w", db.dir, err)

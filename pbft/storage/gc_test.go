@@ -54,7 +54,7 @@ func TestGCKeepsDirectoryBounded(t *testing.T) {
 		if err := db.DeleteBelow(seq + 1); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RunGC(); err != nil {
+		if err := db.RunGC(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		size := dirUsage(t, dir)

@@ -77,7 +77,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	if err := db.DeleteBelow(2); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RunGC(); err != nil {
+	if err := db.RunGC(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {

@@ -140,7 +140,7 @@ func TestInMemory(t *testing.T) {
 	if err := db.PutSnapshot(1, []byte("s"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RunGC(); err != nil {
+	if err := db.RunGC(t.Context()); err != nil {
 		t.Fatalf("RunGC in memory: %v", err)
 	}
 	if n := len(mustLoad(t, db)); n != 1 {
