@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
 )
 
 // AttackReport is one client attack of a run, as the report shows it.
@@ -35,7 +35,7 @@ type Baseline struct {
 // attackSet runs a run's client attacks.
 type attackSet struct {
 	ctx      context.Context
-	c        *node.Cluster
+	c        *bulwark.Cluster
 	base     AttackOptions
 	logger   *slog.Logger
 	measured time.Time
@@ -49,7 +49,7 @@ type runningAttack struct {
 	start time.Time
 }
 
-func newAttackSet(ctx context.Context, cfg Config, c *node.Cluster, measured time.Time, logger *slog.Logger) *attackSet {
+func newAttackSet(ctx context.Context, cfg Config, c *bulwark.Cluster, measured time.Time, logger *slog.Logger) *attackSet {
 	return &attackSet{
 		ctx: ctx, c: c, logger: logger, measured: measured, running: map[FaultKind]*runningAttack{},
 		base: AttackOptions{Service: cfg.Service, Timeout: cfg.Timeout, Seed: uint64(cfg.Seed), Size: floodSize(cfg)},

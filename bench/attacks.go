@@ -23,9 +23,9 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -176,7 +176,7 @@ type Attack struct {
 // StartAttack starts a client attack of kind (flood-client, large-requests
 // or status-spam) against the cluster c. It runs until Stop, or until ctx
 // ends.
-func StartAttack(ctx context.Context, kind FaultKind, c *node.Cluster, o AttackOptions, logger *slog.Logger) (*Attack, error) {
+func StartAttack(ctx context.Context, kind FaultKind, c *bulwark.Cluster, o AttackOptions, logger *slog.Logger) (*Attack, error) {
 	if !clientAttacks[kind] {
 		return nil, fmt.Errorf("bench: %q is not a client attack", kind)
 	}
@@ -204,12 +204,12 @@ func StartAttack(ctx context.Context, kind FaultKind, c *node.Cluster, o AttackO
 // the next operation as soon as the last one completed. The requests run on
 // ctx, not on the attack's own context: Stop lets the ones outstanding
 // finish, so that a test can require every one of them to complete.
-func (a *Attack) startRequests(ctx context.Context, c *node.Cluster, logger *slog.Logger) error {
+func (a *Attack) startRequests(ctx context.Context, c *bulwark.Cluster, logger *slog.Logger) error {
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		return err
 	}
-	cl, err := node.Dial(ctx, c, key, a.opts.Sessions, logger)
+	cl, err := bulwark.Dial(ctx, c, key, a.opts.Sessions, logger)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (a *Attack) startRequests(ctx context.Context, c *node.Cluster, logger *slo
 	return nil
 }
 
-func (a *Attack) requestLoop(ctx context.Context, cl *node.Client, session int) {
+func (a *Attack) requestLoop(ctx context.Context, cl *bulwark.Client, session int) {
 	rng := rand.New(rand.NewPCG(a.opts.Seed, uint64(session)))
 	payload := make([]byte, a.opts.Size)
 	for i := range payload {
@@ -306,7 +306,7 @@ const spamBurst = 64 << 10
 // each target and then writes Status queries back to back on all of them
 // until the attack stops. The answers are read and counted, so the replica's replies are
 // not cut short by a full queue.
-func (a *Attack) startSpam(ctx context.Context, c *node.Cluster) error {
+func (a *Attack) startSpam(ctx context.Context, c *bulwark.Cluster) error {
 	for _, id := range a.opts.Targets {
 		if int(id) >= c.N() {
 			return fmt.Errorf("status-spam: replica %d is not in a cluster of %d", id, c.N())

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
 )
 
 // Config is one benchmark run; the report carries it whole, so a figure is
@@ -27,12 +27,12 @@ type Config struct {
 	// Procs runs each replica as its own `bulwark replica` process.
 	Procs bool `json:"procs"`
 	// Binary is the bulwark executable Procs starts (default: this one).
-	Binary       string        `json:"binary,omitempty"`
-	Faults       []Fault       `json:"faults"`
-	Unreplicated bool          `json:"unreplicated"`
-	Seed         int64         `json:"seed"`
-	DataDir      string        `json:"data_dir,omitempty"`
-	Protocol     node.Protocol `json:"protocol"`
+	Binary       string           `json:"binary,omitempty"`
+	Faults       []Fault          `json:"faults"`
+	Unreplicated bool             `json:"unreplicated"`
+	Seed         int64            `json:"seed"`
+	DataDir      string           `json:"data_dir,omitempty"`
+	Protocol     bulwark.Protocol `json:"protocol"`
 	// Transport is what replicas listen on: tcp, quic or both (libp2p then
 	// dials QUIC).
 	Transport string `json:"transport"`
@@ -45,7 +45,7 @@ type Config struct {
 
 // DefaultConfig is `bulwark bench` without flags.
 func DefaultConfig() Config {
-	p := node.DefaultProtocol
+	p := bulwark.DefaultProtocol
 	p.MaxBatch = 256
 	return Config{
 		Replicas: 4, Clients: 32, Duration: 10 * time.Second, Warmup: 2 * time.Second,
@@ -88,7 +88,7 @@ func (c *Config) normalize() error {
 		c.ClientHosts = (c.Clients + sessionsPerHost - 1) / sessionsPerHost
 	}
 	c.ClientHosts = min(c.ClientHosts, c.Clients)
-	if err := node.ValidateProtocol(c.Protocol); err != nil {
+	if err := bulwark.ValidateProtocol(c.Protocol); err != nil {
 		return fmt.Errorf("--batch: %w", err)
 	}
 	if c.Unreplicated && len(c.Faults) > 0 {

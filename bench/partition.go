@@ -1,9 +1,9 @@
 package bench
 
 import (
+	"github.com/bulwark-bft/bulwark/pbft"
 	"sync/atomic"
 
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -26,12 +26,12 @@ func (p *partition) set(replica int) { p.cut.Store(int64(replica)) }
 func (p *partition) heal() { p.cut.Store(-1) }
 
 // wrap gates replica self's transport.
-func (p *partition) wrap(self uint32) func(driver.Transport) driver.Transport {
-	return func(t driver.Transport) driver.Transport { return &gated{Transport: t, self: int64(self), p: p} }
+func (p *partition) wrap(self uint32) func(pbft.Transport) pbft.Transport {
+	return func(t pbft.Transport) pbft.Transport { return &gated{Transport: t, self: int64(self), p: p} }
 }
 
 type gated struct {
-	driver.Transport
+	pbft.Transport
 	self int64
 	p    *partition
 }

@@ -1,14 +1,14 @@
 package bench
 
 import (
+	"github.com/bulwark-bft/bulwark/pbft"
 	"testing"
 
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
 type countingTransport struct {
-	driver.Transport
+	pbft.Transport
 	sent map[uint32]int
 }
 
@@ -17,7 +17,7 @@ func (c *countingTransport) Send(id uint32, _ *wire.Message) { c.sent[id]++ }
 func TestPartitionDropsOnlyTheCutReplicasLinks(t *testing.T) {
 	p := newPartition()
 	ts := make([]*countingTransport, 4)
-	gates := make([]driver.Transport, 4)
+	gates := make([]pbft.Transport, 4)
 	for i := range ts {
 		ts[i] = &countingTransport{sent: map[uint32]int{}}
 		gates[i] = p.wrap(uint32(i))(ts[i])

@@ -11,14 +11,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 )
 
 // processes is a cluster of `bulwark replica` processes on loopback, each
 // serving its metrics so the harness can read its view, CPU time,
 // allocations and signature counts.
 type processes struct {
-	c       *node.Cluster
+	c       *bulwark.Cluster
 	cmds    []*exec.Cmd
 	exited  []chan error
 	metrics []string
@@ -39,7 +40,7 @@ func startProcesses(ctx context.Context, cfg Config, dir string) (*processes, er
 	if err != nil {
 		return nil, err
 	}
-	ports, err := node.FreePorts(c.N())
+	ports, err := testnet.FreePorts(c.N())
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +55,7 @@ func startProcesses(ctx context.Context, cfg Config, dir string) (*processes, er
 		if f := faults[id]; f != "" {
 			args = append(args, "--fault", string(f))
 		}
-		logPath := filepath.Join(node.ReplicaDir(dir, id), "replica.log")
+		logPath := filepath.Join(testnet.ReplicaDir(dir, id), "replica.log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("--procs: %w", err), t.stop())
@@ -100,7 +101,7 @@ func (t *processes) waitReady(ctx context.Context, timeout time.Duration) error 
 	return nil
 }
 
-func (t *processes) cluster() *node.Cluster { return t.c }
+func (t *processes) cluster() *bulwark.Cluster { return t.c }
 
 // kill sends SIGKILL to replica id's process: no clean shutdown at all.
 func (t *processes) kill(id uint32) error {

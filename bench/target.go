@@ -11,10 +11,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 	"github.com/bulwark-bft/bulwark/statemachine/null"
@@ -24,7 +25,7 @@ import (
 // process or as processes, or the unreplicated server.
 type target interface {
 	// cluster is what clients dial.
-	cluster() *node.Cluster
+	cluster() *bulwark.Cluster
 	// kill crashes replica id at once.
 	kill(id uint32) error
 	// sample returns the view of the cluster (see clusterView) and the
@@ -54,8 +55,8 @@ func replicaFaults(cfg Config) map[uint32]driver.Fault {
 // inProcess is a cluster of replicas in this process, over libp2p on
 // loopback like any other.
 type inProcess struct {
-	c        *node.Cluster
-	replicas []*node.Replica
+	c        *bulwark.Cluster
+	replicas []*bulwark.Replica
 }
 
 func startInProcess(ctx context.Context, cfg Config, dir string, part *partition, logger *slog.Logger) (*inProcess, error) {
@@ -63,16 +64,16 @@ func startInProcess(ctx context.Context, cfg Config, dir string, part *partition
 	if err != nil {
 		return nil, err
 	}
-	t := &inProcess{c: c, replicas: make([]*node.Replica, c.N())}
+	t := &inProcess{c: c, replicas: make([]*bulwark.Replica, c.N())}
 	faults := replicaFaults(cfg)
 	for i := range t.replicas {
 		id := uint32(i)
-		key, err := crypto.LoadPrivateKey(filepath.Join(node.ReplicaDir(dir, id), "key"))
+		key, err := crypto.LoadPrivateKey(filepath.Join(testnet.ReplicaDir(dir, id), "key"))
 		if err != nil {
 			return nil, errors.Join(err, t.stop())
 		}
-		t.replicas[i], err = node.StartReplica(ctx, node.ReplicaOptions{
-			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(node.ReplicaDir(dir, id), "data"),
+		t.replicas[i], err = bulwark.StartReplica(ctx, bulwark.ReplicaOptions{
+			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(testnet.ReplicaDir(dir, id), "data"),
 			Service: newService(cfg.Service), Fault: faults[id], Logger: logger, WrapTransport: part.wrap(id),
 		})
 		if err != nil {
@@ -84,21 +85,21 @@ func startInProcess(ctx context.Context, cfg Config, dir string, part *partition
 
 // loopbackTestnet writes a testnet of cfg.Replicas on 127.0.0.1 under dir
 // and loads it back; it returns the cluster and its file's path.
-func loopbackTestnet(dir string, cfg Config) (*node.Cluster, string, error) {
+func loopbackTestnet(dir string, cfg Config) (*bulwark.Cluster, string, error) {
 	path, err := writeLoopbackTestnet(dir, cfg)
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := node.Load(path)
+	c, err := bulwark.Load(path)
 	return c, path, err
 }
 
 func writeLoopbackTestnet(dir string, cfg Config) (string, error) {
-	ports, err := node.FreePorts(cfg.Replicas)
+	ports, err := testnet.FreePorts(cfg.Replicas)
 	if err != nil {
 		return "", err
 	}
-	path, err := node.WriteTestnet(dir, node.Loopback(cfg.Replicas), ports, cfg.Protocol)
+	path, err := testnet.WriteTestnet(dir, testnet.Loopback(cfg.Replicas), ports, cfg.Protocol)
 	if err != nil || cfg.Transport == "" || cfg.Transport == "both" {
 		return path, err
 	}
@@ -112,7 +113,7 @@ func keepTransport(path, transport string) error {
 	if err != nil {
 		return fmt.Errorf("--transport: %w", err)
 	}
-	var f node.File
+	var f bulwark.File
 	if err := json.Unmarshal(data, &f); err != nil {
 		return fmt.Errorf("--transport: %w", err)
 	}
@@ -130,7 +131,7 @@ func keepTransport(path, transport string) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-func (t *inProcess) cluster() *node.Cluster { return t.c }
+func (t *inProcess) cluster() *bulwark.Cluster { return t.c }
 
 func (t *inProcess) kill(id uint32) error {
 	r := t.replicas[id]
@@ -169,12 +170,12 @@ func (t *inProcess) stop() error {
 
 // unreplicatedTarget is the single server, in this process.
 type unreplicatedTarget struct {
-	c   *node.Cluster
+	c   *bulwark.Cluster
 	srv *unreplicated
 }
 
 func startUnreplicatedTarget(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (*unreplicatedTarget, error) {
-	ports, err := node.FreePorts(1)
+	ports, err := testnet.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func startUnreplicatedTarget(ctx context.Context, cfg Config, dir string, logger
 	if cfg.Transport != "tcp" {
 		addrs = append(addrs, fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", ports[0]))
 	}
-	c, err := node.SingleServer("unreplicated", node.ReplicaEntry{
+	c, err := bulwark.SingleServer("unreplicated", bulwark.ReplicaEntry{
 		PublicKey: key.PublicKey().Hex(), PeerID: pid.String(), Addrs: addrs}, cfg.Protocol)
 	if err != nil {
 		return nil, err
@@ -205,7 +206,7 @@ func startUnreplicatedTarget(ctx context.Context, cfg Config, dir string, logger
 	return &unreplicatedTarget{c: c, srv: srv}, nil
 }
 
-func (t *unreplicatedTarget) cluster() *node.Cluster { return t.c }
+func (t *unreplicatedTarget) cluster() *bulwark.Cluster { return t.c }
 
 func (t *unreplicatedTarget) kill(uint32) error {
 	return errors.New("the unreplicated server has no replicas to kill")

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/pbft"
 	"log/slog"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/storage"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/storage"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine"
 )
@@ -104,7 +104,7 @@ func (s *unreplicated) run(ctx context.Context) error {
 
 // admit adds a client's new request to batch; a retransmission of the last
 // executed one gets its cached reply, an older one is dropped.
-func (s *unreplicated) admit(batch []*wire.Request, m driver.Inbound) []*wire.Request {
+func (s *unreplicated) admit(batch []*wire.Request, m pbft.Inbound) []*wire.Request {
 	defer m.Done() // a batch is small; what it holds need not count against the budget
 	req := m.Msg.GetRequest()
 	if req == nil || m.From.Replica >= 0 || string(req.GetClientKey()) != m.From.Client {

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -21,13 +21,13 @@ import (
 type workload struct {
 	cfg     Config
 	rec     *Recorder
-	clients []*node.Client
+	clients []*bulwark.Client
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	view    atomic.Uint64 // highest view a result came from
 }
 
-func startWorkload(ctx context.Context, cfg Config, c *node.Cluster, rec *Recorder, logger *slog.Logger) (*workload, error) {
+func startWorkload(ctx context.Context, cfg Config, c *bulwark.Cluster, rec *Recorder, logger *slog.Logger) (*workload, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &workload{cfg: cfg, rec: rec, cancel: cancel}
 	per := (cfg.Clients + cfg.ClientHosts - 1) / cfg.ClientHosts
@@ -40,7 +40,7 @@ func startWorkload(ctx context.Context, cfg Config, c *node.Cluster, rec *Record
 		if err != nil {
 			return nil, errors.Join(err, w.stop())
 		}
-		cl, err := node.Dial(ctx, c, key, n, logger)
+		cl, err := bulwark.Dial(ctx, c, key, n, logger)
 		if err != nil {
 			return nil, errors.Join(err, w.stop())
 		}
@@ -55,7 +55,7 @@ func startWorkload(ctx context.Context, cfg Config, c *node.Cluster, rec *Record
 
 // run is one closed-loop client. Its operations come from the run's seed
 // and its index, so a run's workload is reproducible.
-func (w *workload) run(ctx context.Context, cl *node.Client, index uint64) {
+func (w *workload) run(ctx context.Context, cl *bulwark.Client, index uint64) {
 	defer w.wg.Done()
 	rng := rand.New(rand.NewPCG(uint64(w.cfg.Seed), index))
 	payload := make([]byte, w.cfg.Payload)

@@ -8,9 +8,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -52,7 +52,7 @@ type statusProbe struct {
 	n    int
 }
 
-func newStatusProbe(ctx context.Context, c *node.Cluster) (*statusProbe, error) {
+func newStatusProbe(ctx context.Context, c *bulwark.Cluster) (*statusProbe, error) {
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -127,7 +127,7 @@ type composeCluster struct {
 	dir         string // the testnet directory
 	clusterFile string
 	network     string // Docker's name of the project's network, once known
-	info        *node.Cluster
+	info        *bulwark.Cluster
 }
 
 // setUp builds the binary and the image, writes the testnet, and registers
@@ -210,7 +210,7 @@ func setUp(t *testing.T) *composeCluster {
 		}
 	})
 
-	if c.info, err = node.Load(c.clusterFile); err != nil {
+	if c.info, err = bulwark.Load(c.clusterFile); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -361,7 +361,7 @@ func liveAgree(sts []replicaStatus, dead uint32) bool {
 // checks every result against a model of the store.
 type workload struct {
 	t     *testing.T
-	cl    *node.Client
+	cl    *bulwark.Client
 	model map[string]string
 	ops   int
 }
@@ -372,7 +372,7 @@ func (c *composeCluster) newWorkload(ctx context.Context) *workload {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cl, err := node.Dial(ctx, c.info, key, 1, quietLogger)
+	cl, err := bulwark.Dial(ctx, c.info, key, 1, quietLogger)
 	if err != nil {
 		c.t.Fatal(err)
 	}

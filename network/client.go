@@ -13,19 +13,18 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
 // ClientHost is a client's libp2p endpoint: one stream per replica on the
 // client protocol, requests out and replies back on it. It implements
-// driver.Transport for driver.Client.
+// pbft.Transport for driver.Client.
 type ClientHost struct {
 	*core
 	links map[uint32]*link // immutable after construction
 }
 
-var _ driver.Transport = (*ClientHost)(nil)
+var _ pbft.Transport = (*ClientHost)(nil)
 
 // ClientOption adjusts a ClientHost.
 type ClientOption func(*clientOptions)
@@ -153,7 +152,7 @@ func (h *ClientHost) SendClient(string, *wire.Message) {
 }
 
 // Inbound yields replies; it is closed by Close.
-func (h *ClientHost) Inbound() <-chan driver.Inbound { return h.inbound }
+func (h *ClientHost) Inbound() <-chan pbft.Inbound { return h.inbound }
 
 // Stats returns a snapshot of the counters and connections.
 func (h *ClientHost) Stats() Stats {

@@ -19,7 +19,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -31,7 +30,7 @@ type core struct {
 	log     *slog.Logger
 	stats   *counters
 	maxSend int // bound on the frames this host sends
-	inbound chan driver.Inbound
+	inbound chan pbft.Inbound
 	timings timings
 	// fromReplicas and fromClients are how streams from either kind of
 	// peer are read (a client host has only the first).
@@ -110,7 +109,7 @@ func newCore(ctx context.Context, log *slog.Logger, maxSend int, t timings) *cor
 		log:     log,
 		stats:   newCounters(log),
 		maxSend: maxSend,
-		inbound: make(chan driver.Inbound, inboundBuffer),
+		inbound: make(chan pbft.Inbound, inboundBuffer),
 		timings: t,
 		streams: make(map[network.Stream]struct{}),
 	}
@@ -174,7 +173,7 @@ func (c *core) sleep(d time.Duration) bool {
 // deliver hands a message to Inbound. It blocks while the consumer is behind
 // (the stream's flow control then slows the sender, whose own queue drops),
 // but never past Close.
-func (c *core) deliver(in driver.Inbound) bool {
+func (c *core) deliver(in pbft.Inbound) bool {
 	select {
 	case c.inbound <- in:
 		c.stats.received.Add(1)
@@ -209,7 +208,7 @@ func (c *core) readLoop(s network.Stream, from pbft.From, k streamKind) {
 		// The frame's budget goes with the message: the consumer gives it
 		// back (Inbound.Done) once it handled it, so messages waiting in
 		// Inbound are bounded by the budget too, not only those being read.
-		ok := c.deliver(driver.Inbound{From: from, Msg: m, Release: fr.detach()})
+		ok := c.deliver(pbft.Inbound{From: from, Msg: m, Release: fr.detach()})
 		if !ok {
 			_ = s.Reset()
 			return

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/pbft"
 	"io"
 	"log/slog"
 	"net"
@@ -14,7 +15,6 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -120,7 +120,7 @@ func status(from uint32, view uint64) *wire.Message {
 }
 
 // receive waits for a message on in, failing the test after d.
-func receive(t *testing.T, in <-chan driver.Inbound, d time.Duration) driver.Inbound {
+func receive(t *testing.T, in <-chan pbft.Inbound, d time.Duration) pbft.Inbound {
 	t.Helper()
 	select {
 	case m, ok := <-in:

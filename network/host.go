@@ -13,11 +13,10 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
-// ReplicaHost is a replica's libp2p endpoint; it implements driver.Transport.
+// ReplicaHost is a replica's libp2p endpoint; it implements pbft.Transport.
 type ReplicaHost struct {
 	*core
 	cfg   Config
@@ -28,7 +27,7 @@ type ReplicaHost struct {
 	clients   map[string]*clientConn // by client public key
 }
 
-var _ driver.Transport = (*ReplicaHost)(nil)
+var _ pbft.Transport = (*ReplicaHost)(nil)
 
 // NewReplicaHost starts listening and connecting to the other replicas.
 // Cancelling ctx stops the host's goroutines; Close must still be called.
@@ -127,7 +126,7 @@ func (h *ReplicaHost) SendClient(key string, m *wire.Message) {
 }
 
 // Inbound yields received messages; it is closed by Close.
-func (h *ReplicaHost) Inbound() <-chan driver.Inbound { return h.inbound }
+func (h *ReplicaHost) Inbound() <-chan pbft.Inbound { return h.inbound }
 
 // Stats returns a snapshot of the counters and connections.
 func (h *ReplicaHost) Stats() Stats {

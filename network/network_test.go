@@ -11,7 +11,6 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -303,7 +302,7 @@ func TestCloseClosesInbound(t *testing.T) {
 	if err := c.hosts[0].Close(); err != nil {
 		t.Fatal(err)
 	}
-	var _ driver.Transport = c.hosts[0]
+	var _ pbft.Transport = c.hosts[0]
 }
 
 // A broadcast encodes its message once: the replicas' queues share the frame.

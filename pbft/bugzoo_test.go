@@ -9,5 +9,5 @@ import (
 )
 
 // TestMain switches on the variant BULWARK_BUG names, so the bug zoo
-// (pbft/sim TestBugZoo) can run this package's tests against it.
+// (internal/sim TestBugZoo) can run this package's tests against it.
 func TestMain(m *testing.M) { bugzoo.Main(m) }

@@ -309,14 +309,16 @@ func mutate(m protoreflect.Message, sel byte, v uint64) {
 	}
 	p := points[int(sel)%len(points)]
 	how, arg := v&3, v>>2
-	switch p.fd.Kind() {
-	case protoreflect.Uint64Kind:
+	switch kind := p.fd.Kind(); {
+	case p.fd.IsList(): // before the kinds: a repeated bytes field is a list, not bytes
+		mutateList(p, how, arg)
+	case kind == protoreflect.Uint64Kind:
 		p.m.Set(p.fd, protoreflect.ValueOfUint64(mutateInt(p.m.Get(p.fd).Uint(), how, arg)))
-	case protoreflect.Uint32Kind:
+	case kind == protoreflect.Uint32Kind:
 		p.m.Set(p.fd, protoreflect.ValueOfUint32(uint32(mutateInt(p.m.Get(p.fd).Uint(), how, arg))))
-	case protoreflect.BoolKind:
+	case kind == protoreflect.BoolKind:
 		p.m.Set(p.fd, protoreflect.ValueOfBool(!p.m.Get(p.fd).Bool()))
-	case protoreflect.BytesKind:
+	case kind == protoreflect.BytesKind:
 		b := append([]byte(nil), p.m.Get(p.fd).Bytes()...)
 		switch {
 		case how == 0:
@@ -330,31 +332,32 @@ func mutate(m protoreflect.Message, sel byte, v uint64) {
 			b = append(b, byte(arg))
 		}
 		p.m.Set(p.fd, protoreflect.ValueOfBytes(b))
-	default:
-		if !p.fd.IsList() {
-			return
+	}
+}
+
+// mutateList removes, duplicates, cuts at or swaps one element of a
+// repeated field.
+func mutateList(p mutationPoint, how, arg uint64) {
+	l := p.m.Mutable(p.fd).List()
+	n := l.Len()
+	if n == 0 {
+		return
+	}
+	k := int(arg % uint64(n))
+	switch how {
+	case 0: // remove element k
+		for j := k; j+1 < n; j++ {
+			l.Set(j, l.Get(j+1))
 		}
-		l := p.m.Mutable(p.fd).List()
-		n := l.Len()
-		if n == 0 {
-			return
-		}
-		k := int(arg % uint64(n))
-		switch how {
-		case 0: // remove element k
-			for j := k; j+1 < n; j++ {
-				l.Set(j, l.Get(j+1))
-			}
-			l.Truncate(n - 1)
-		case 1: // duplicate it
-			l.Append(l.Get(k))
-		case 2: // cut the list at k
-			l.Truncate(k)
-		default: // swap it with the first
-			a, b := l.Get(0), l.Get(k)
-			l.Set(0, b)
-			l.Set(k, a)
-		}
+		l.Truncate(n - 1)
+	case 1: // duplicate it
+		l.Append(l.Get(k))
+	case 2: // cut the list at k
+		l.Truncate(k)
+	default: // swap it with the first
+		a, b := l.Get(0), l.Get(k)
+		l.Set(0, b)
+		l.Set(k, a)
 	}
 }
 

@@ -18,12 +18,12 @@ import (
 	p2pnet "github.com/libp2p/go-libp2p/core/network"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/bench"
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/driver"
 	"github.com/bulwark-bft/bulwark/network"
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -124,7 +124,7 @@ func sessionFloodAttack(t *testing.T) attackPlan {
 	}
 	attackers := make([]attacker, keys)
 	return attackPlan{
-		prepare: func(ctx context.Context, ac *attackCluster, _ *node.Client) {
+		prepare: func(ctx context.Context, ac *attackCluster, _ *bulwark.Client) {
 			start := time.Now()
 			op := kv.EncodePut([]byte("session-flood"), []byte("x")) // one key: the service's state stays small
 			var wg sync.WaitGroup
@@ -320,7 +320,7 @@ func stalledFramesAttack(t *testing.T) attackPlan {
 func byzantineReplicaAttack(t *testing.T) attackPlan {
 	const statuses, fetches = 20_000, 3_000
 	return attackPlan{
-		prepare: func(ctx context.Context, ac *attackCluster, _ *node.Client) {
+		prepare: func(ctx context.Context, ac *attackCluster, _ *bulwark.Client) {
 			preload(ctx, t, ac, "state", 128, 10<<10, 1)
 		},
 		attack: func(ctx context.Context, ac *attackCluster) {
@@ -413,7 +413,7 @@ func connectionFloodAttack(t *testing.T) attackPlan {
 	attackKeys := make([]*crypto.PrivateKey, keys)
 	frames := make([][]byte, keys)
 	return attackPlan{
-		prepare: func(ctx context.Context, ac *attackCluster, _ *node.Client) {
+		prepare: func(ctx context.Context, ac *attackCluster, _ *bulwark.Client) {
 			for i := range keys {
 				key, err := crypto.GenerateKey(nil)
 				if err != nil {

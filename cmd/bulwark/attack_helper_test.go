@@ -23,10 +23,11 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/bench"
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -72,9 +73,9 @@ type attackCluster struct {
 
 // startAttackCluster starts four replica processes with proto, each serving
 // its metrics on a free loopback port.
-func startAttackCluster(t *testing.T, bin string, proto node.Protocol) *attackCluster {
+func startAttackCluster(t *testing.T, bin string, proto bulwark.Protocol) *attackCluster {
 	t.Helper()
-	ports, err := node.FreePorts(4)
+	ports, err := testnet.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func startAttackCluster(t *testing.T, bin string, proto node.Protocol) *attackCl
 // keyOf loads replica id's private key from the testnet directory.
 func (ac *attackCluster) keyOf(id int) *crypto.PrivateKey {
 	ac.t.Helper()
-	key, err := crypto.LoadPrivateKey(filepath.Join(node.ReplicaDir(filepath.Dir(ac.path), uint32(id)), "key"))
+	key, err := crypto.LoadPrivateKey(filepath.Join(testnet.ReplicaDir(filepath.Dir(ac.path), uint32(id)), "key"))
 	if err != nil {
 		ac.t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func (ac *attackCluster) keyOf(id int) *crypto.PrivateKey {
 // good), waits until the four replicas agree, then a second,
 // and records each one's idle memory. Measured before the first flush, the
 // idle figure would make any later load look like a leak.
-func (ac *attackCluster) settle(ctx context.Context, cl *node.Client) {
+func (ac *attackCluster) settle(ctx context.Context, cl *bulwark.Client) {
 	ac.t.Helper()
 	preload(ctx, ac.t, ac, "steady", 1000, 4<<10, 16)
 	ac.waitStatus(ctx, "four replicas in agreement before the attack", 30*time.Second,
@@ -383,7 +384,7 @@ func (ac *attackCluster) expectRSSBack(state int64) {
 
 // converge waits for the four replicas to agree at the end, giving them
 // operations to order meanwhile.
-func (ac *attackCluster) converge(ctx context.Context, cl *node.Client, timeout time.Duration) {
+func (ac *attackCluster) converge(ctx context.Context, cl *bulwark.Client, timeout time.Duration) {
 	ac.t.Helper()
 	poke := 0
 	sts := ac.waitStatus(ctx, "the four replicas converged after the attack", timeout,
@@ -402,7 +403,7 @@ func (ac *attackCluster) converge(ctx context.Context, cl *node.Client, timeout 
 // to the bound of the phase it started in.
 type legitLoad struct {
 	t      *testing.T
-	cl     *node.Client
+	cl     *bulwark.Client
 	prefix string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -423,7 +424,7 @@ type legitPhase struct {
 
 // startLegit runs workers sessions of puts and gets; the first phase is
 // named and bounded as given.
-func startLegit(ctx context.Context, t *testing.T, cl *node.Client, prefix string, workers int, phase string, bound time.Duration) *legitLoad {
+func startLegit(ctx context.Context, t *testing.T, cl *bulwark.Client, prefix string, workers int, phase string, bound time.Duration) *legitLoad {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &legitLoad{t: t, cl: cl, prefix: prefix, cancel: cancel}
 	l.setPhase(phase, bound)

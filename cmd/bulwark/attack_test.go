@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/bench"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // TestAttacks runs each attack of the issue "No client or peer can wedge
@@ -60,7 +60,7 @@ func TestAttacks(t *testing.T) {
 // meet every bound, so that an attack failing one is the attack's doing.
 func controlAttack(t *testing.T) attackPlan {
 	return attackPlan{
-		prepare: func(ctx context.Context, ac *attackCluster, _ *node.Client) {
+		prepare: func(ctx context.Context, ac *attackCluster, _ *bulwark.Client) {
 			preload(ctx, t, ac, "state", 1000, 4<<10, 16) // the largest state an attack starts from (StatusSpam's)
 		},
 		attack: func(ctx context.Context, _ *attackCluster) { holdUntil(ctx, time.Now().Add(8*time.Second)) },
@@ -71,7 +71,7 @@ func controlAttack(t *testing.T) attackPlan {
 type attackPlan struct {
 	// prepare runs before the idle memory is measured: state the attack
 	// needs, attack traffic prepared in advance (signatures).
-	prepare func(ctx context.Context, ac *attackCluster, cl *node.Client)
+	prepare func(ctx context.Context, ac *attackCluster, cl *bulwark.Client)
 	// attack runs the attack to its end, every attacking host closed, and
 	// checks what the attack itself must find.
 	attack func(ctx context.Context, ac *attackCluster)
@@ -91,7 +91,7 @@ type attackPlan struct {
 }
 
 func runAttack(t *testing.T, bin string, plan attackPlan) {
-	ac := startAttackCluster(t, bin, node.DefaultProtocol)
+	ac := startAttackCluster(t, bin, bulwark.DefaultProtocol)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	ac.clientOp(ctx, "ok", "put", "hello", "world") // the replicas are up
@@ -206,7 +206,7 @@ func largeRequestsAttack(t *testing.T) attackPlan {
 // queries beyond a client's fair rate left unanswered and counted.
 func statusSpamAttack(t *testing.T) attackPlan {
 	return attackPlan{
-		prepare: func(ctx context.Context, ac *attackCluster, _ *node.Client) {
+		prepare: func(ctx context.Context, ac *attackCluster, _ *bulwark.Client) {
 			preload(ctx, t, ac, "state", 1000, 4<<10, 16)
 		},
 		attack: func(ctx context.Context, ac *attackCluster) {

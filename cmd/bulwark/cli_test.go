@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 )
 
 // run executes the bulwark command line in-process and returns its stdout.
@@ -90,11 +90,11 @@ func TestTestnetFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.Load(filepath.Join(dir, "cluster.json"))
+	c, err := bulwark.Load(filepath.Join(dir, "cluster.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.N() != 7 || c.File.Protocol != node.DefaultProtocol {
+	if c.N() != 7 || c.File.Protocol != bulwark.DefaultProtocol {
 		t.Fatalf("cluster file: %d replicas, protocol %+v", c.N(), c.File.Protocol)
 	}
 	if strings.Contains(strings.ToLower(string(clusterJSON)), "private") {
@@ -182,7 +182,7 @@ func TestReplicaAndClientCommands(t *testing.T) {
 	}
 	// A cluster that does not answer: one line, non-nil error, in time.
 	stranger := t.TempDir()
-	other, err := writeTestnet(stranger, "127.0.0.1", []int{1, 2, 3, 4}, node.DefaultProtocol)
+	other, err := writeTestnet(stranger, "127.0.0.1", []int{1, 2, 3, 4}, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

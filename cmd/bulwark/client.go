@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -54,7 +54,7 @@ func newClientCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cl, err := node.Dial(ctx, c, key, 1, logger)
+			cl, err := bulwark.Dial(ctx, c, key, 1, logger)
 			if err != nil {
 				return err
 			}

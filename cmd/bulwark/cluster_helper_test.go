@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 )
 
 // startReplicas writes a 4-replica testnet on free loopback ports and runs
@@ -15,11 +16,11 @@ import (
 // reports any that failed.
 func startReplicas(t *testing.T, extra map[int][]string) (path string, ctx context.Context, stop func()) {
 	t.Helper()
-	ports, err := node.FreePorts(4)
+	ports, err := testnet.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err = writeTestnet(t.TempDir(), "127.0.0.1", ports, node.DefaultProtocol)
+	path, err = writeTestnet(t.TempDir(), "127.0.0.1", ports, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
 )
 
 // goodClusterJSON writes a testnet and returns its cluster file, decoded
 // into a generic map so cases can break it in any way.
 func goodClusterJSON(t *testing.T) map[string]any {
 	t.Helper()
-	path, err := writeTestnet(t.TempDir(), "127.0.0.1", []int{20000, 20001, 20002, 20003}, node.DefaultProtocol)
+	path, err := writeTestnet(t.TempDir(), "127.0.0.1", []int{20000, 20001, 20002, 20003}, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestClusterFileValidation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := node.Parse("cluster.json", data)
+			c, err := bulwark.Parse("cluster.json", data)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("good file refused: %v", err)
@@ -102,11 +102,11 @@ func TestClusterFileValidation(t *testing.T) {
 
 func TestClusterFileNotJSON(t *testing.T) {
 	for _, data := range []string{"", "{", `{"cluster_id": "x"} {}`, "[]"} {
-		if _, err := node.Parse("cluster.json", []byte(data)); err == nil || !strings.HasPrefix(err.Error(), "cluster.json: ") {
+		if _, err := bulwark.Parse("cluster.json", []byte(data)); err == nil || !strings.HasPrefix(err.Error(), "cluster.json: ") {
 			t.Errorf("%q: error %v", data, err)
 		}
 	}
-	if _, err := node.Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+	if _, err := bulwark.Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing file loaded")
 	}
 }

@@ -12,9 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -66,7 +67,7 @@ func newDemoCmd() *cobra.Command {
 }
 
 // demoProtocol suspects a primary after one second without progress.
-var demoProtocol = node.Protocol{
+var demoProtocol = bulwark.Protocol{
 	CheckpointInterval: 64, Window: 128, MaxBatch: 128, ViewChangeTicks: 100, TickMS: 10,
 }
 
@@ -83,7 +84,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	ports, err := node.FreePorts(4)
+	ports, err := testnet.FreePorts(4)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -91,11 +92,11 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	c, err := node.Load(path)
+	c, err := bulwark.Load(path)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	nodes := make([]*node.Replica, c.N())
+	nodes := make([]*bulwark.Replica, c.N())
 	defer func() {
 		for _, n := range nodes {
 			if n != nil {
@@ -105,12 +106,12 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 	}()
 	for i := range nodes {
 		id := uint32(i)
-		key, err := crypto.LoadPrivateKey(filepath.Join(node.ReplicaDir(dir, id), "key"))
+		key, err := crypto.LoadPrivateKey(filepath.Join(testnet.ReplicaDir(dir, id), "key"))
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		if nodes[i], err = node.StartReplica(ctx, node.ReplicaOptions{
-			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(node.ReplicaDir(dir, id), "data"), Service: kv.New(), Logger: o.Logger,
+		if nodes[i], err = bulwark.StartReplica(ctx, bulwark.ReplicaOptions{
+			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(testnet.ReplicaDir(dir, id), "data"), Service: kv.New(), Logger: o.Logger,
 		}); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
@@ -174,7 +175,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // converge waits until the given replicas executed the same sequence number
 // and hold the same state, and returns their status.
-func converge(ctx context.Context, nodes []*node.Replica, timeout time.Duration) ([]driver.Status, error) {
+func converge(ctx context.Context, nodes []*bulwark.Replica, timeout time.Duration) ([]driver.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
 )
 
 // Every client result stays correct with one replica misbehaving on purpose:
@@ -43,7 +43,7 @@ func TestFaultyReplicas(t *testing.T) {
 
 func TestFaultNames(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, node.DefaultProtocol)
+	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/anishathalye/porcupine"
 	"go.uber.org/goleak"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/pbft/client"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -193,7 +193,7 @@ func (h *kvHistory) newClient() int {
 }
 
 // kvClient is a client that runs an operation until f+1 replicas agree
-// (2f+1 for read-only ones): a node.Client, or a driver.Client in-process.
+// (2f+1 for read-only ones): a bulwark.Client, or a driver.Client in-process.
 type kvClient interface {
 	Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error)
 }
@@ -445,7 +445,7 @@ func testLinearizableUnderFault(t *testing.T, bin, fault string, faulty int) {
 		opTimeout     = 15 * time.Second
 	)
 	sentLog := func(dir string, id int) string { return filepath.Join(dir, fmt.Sprintf("sent-%d.log", id)) }
-	pc := startProcClusterWith(t, bin, node.DefaultProtocol, func(dir string, id int) []string {
+	pc := startProcClusterWith(t, bin, bulwark.DefaultProtocol, func(dir string, id int) []string {
 		flags := []string{"--record-sent", sentLog(dir, id)}
 		if id == faulty {
 			flags = append(flags, "--fault", fault)

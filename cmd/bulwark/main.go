@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
 )
 
 func main() {
@@ -45,7 +45,7 @@ func newLogger(level string) (*slog.Logger, error) {
 
 // openCluster is what every command that talks to a cluster does first: check
 // --cluster was given, set up logging, load and validate the cluster file.
-func openCluster(clusterPath, logLevel string) (*node.Cluster, *slog.Logger, error) {
+func openCluster(clusterPath, logLevel string) (*bulwark.Cluster, *slog.Logger, error) {
 	if clusterPath == "" {
 		return nil, nil, errors.New("--cluster: missing")
 	}
@@ -53,7 +53,7 @@ func openCluster(clusterPath, logLevel string) (*node.Cluster, *slog.Logger, err
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := node.Load(clusterPath)
+	c, err := bulwark.Load(clusterPath)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 )
 
 // TestReplicaMetrics runs four replica commands over loopback, one of them
 // with --metrics, and scrapes it after an operation executed.
 func TestReplicaMetrics(t *testing.T) {
-	ports, err := node.FreePorts(1)
+	ports, err := testnet.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

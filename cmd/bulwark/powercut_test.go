@@ -17,7 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -26,7 +27,7 @@ import (
 // was down for a moment is soon too far behind to catch up on votes alone
 // and needs state transfer; a half-second view-change timeout lets the
 // longer outages of a primary end in a view change.
-var powerCutProtocol = node.Protocol{CheckpointInterval: 16, Window: 32, MaxBatch: 64, ViewChangeTicks: 50, TickMS: 10}
+var powerCutProtocol = bulwark.Protocol{CheckpointInterval: 16, Window: 32, MaxBatch: 64, ViewChangeTicks: 50, TickMS: 10}
 
 // TestPowerCuts kills replica processes with SIGKILL at random instants,
 // over many cycles, while clients write and read, each replica on a real
@@ -49,7 +50,7 @@ var powerCutProtocol = node.Protocol{CheckpointInterval: 16, Window: 32, MaxBatc
 //
 // A SIGKILL takes what the process held, not what the kernel held: writes
 // survive it whether synced or not. Loss of unsynced writes is the
-// simulator's crash model (pbft/sim); here the store, the driver and the
+// simulator's crash model (internal/sim); here the store, the driver and the
 // processes are the real ones.
 //
 // BULWARK_CRASH_CYCLES sets the number of cycles (default 100; allow about
@@ -79,9 +80,9 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 
 // startProcClusterWith is startProcCluster with the protocol parameters and
 // per-replica flags given.
-func startProcClusterWith(t *testing.T, bin string, proto node.Protocol, extra func(dir string, id int) []string) *procCluster {
+func startProcClusterWith(t *testing.T, bin string, proto bulwark.Protocol, extra func(dir string, id int) []string) *procCluster {
 	t.Helper()
-	ports, err := node.FreePorts(4)
+	ports, err := testnet.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func startProcClusterWith(t *testing.T, bin string, proto node.Protocol, extra f
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.Load(path)
+	c, err := bulwark.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ type ackedPuts struct {
 	failures []string
 }
 
-func (a *ackedPuts) worker(ctx context.Context, cl *node.Client, w int, timeout, pause time.Duration) {
+func (a *ackedPuts) worker(ctx context.Context, cl *bulwark.Client, w int, timeout, pause time.Duration) {
 	for n := 0; ctx.Err() == nil; n++ {
 		k, v := fmt.Sprintf("ack-%d-%d", w, n), fmt.Sprintf("v%d.%d", w, n)
 		octx, cancel := context.WithTimeout(ctx, timeout)
@@ -151,7 +152,7 @@ func testPowerCuts(t *testing.T, bin string) {
 	began := time.Now()
 
 	sentLog := func(dir string, id int) string { return filepath.Join(dir, fmt.Sprintf("sent-%d.log", id)) }
-	metricsPorts, err := node.FreePorts(4)
+	metricsPorts, err := testnet.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func testPowerCuts(t *testing.T, bin string) {
 
 // verifyAcked reads every acknowledged key back (read-only gets, ordered
 // when the replies disagree) and fails on a value that is missing or wrong.
-func verifyAcked(ctx context.Context, t *testing.T, cl *node.Client, acked map[string]string) {
+func verifyAcked(ctx context.Context, t *testing.T, cl *bulwark.Client, acked map[string]string) {
 	t.Helper()
 	keys := make(chan string)
 	var mu sync.Mutex

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -48,7 +49,7 @@ type procCluster struct {
 	t     *testing.T
 	bin   string
 	path  string // cluster.json
-	c     *node.Cluster
+	c     *bulwark.Cluster
 	extra map[int][]string // flags per replica id
 	procs []*replicaProc   // by id; the latest incarnation
 	all   []*replicaProc   // every process started, for cleanup
@@ -69,15 +70,15 @@ type replicaProc struct {
 // printed.
 func startProcCluster(t *testing.T, bin string, extra map[int][]string) *procCluster {
 	t.Helper()
-	ports, err := node.FreePorts(4)
+	ports, err := testnet.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := writeTestnet(t.TempDir(), "127.0.0.1", ports, node.DefaultProtocol)
+	path, err := writeTestnet(t.TempDir(), "127.0.0.1", ports, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.Load(path)
+	c, err := bulwark.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,13 +264,13 @@ func converged(sts []replicaStatus, ids ...int) bool {
 
 // dial connects a Go client with the given number of sessions and a fresh
 // key; it is closed at cleanup.
-func (pc *procCluster) dial(ctx context.Context, sessions int) *node.Client {
+func (pc *procCluster) dial(ctx context.Context, sessions int) *bulwark.Client {
 	pc.t.Helper()
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		pc.t.Fatal(err)
 	}
-	cl, err := node.Dial(ctx, pc.c, key, sessions, slog.New(slog.DiscardHandler))
+	cl, err := bulwark.Dial(ctx, pc.c, key, sessions, slog.New(slog.DiscardHandler))
 	if err != nil {
 		pc.t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func (pc *procCluster) dial(ctx context.Context, sessions int) *node.Client {
 
 // kvDo runs one key-value operation through a Go client and decodes the
 // agreed result.
-func kvDo(ctx context.Context, cl *node.Client, op []byte, readOnly bool) (kv.Result, error) {
+func kvDo(ctx context.Context, cl *bulwark.Client, op []byte, readOnly bool) (kv.Result, error) {
 	res, err := cl.Do(ctx, op, readOnly)
 	if err != nil {
 		return kv.Result{}, err
@@ -289,7 +290,7 @@ func kvDo(ctx context.Context, cl *node.Client, op []byte, readOnly bool) (kv.Re
 
 // checkedPuts writes prefix-i = value-i for i in [from, to) over the client's
 // sessions, then reads each back, and fails the test on any wrong result.
-func checkedPuts(ctx context.Context, t *testing.T, cl *node.Client, prefix string, from, to int) {
+func checkedPuts(ctx context.Context, t *testing.T, cl *bulwark.Client, prefix string, from, to int) {
 	t.Helper()
 	errs := make(chan error, to-from)
 	for i := from; i < to; i++ {

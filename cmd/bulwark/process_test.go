@@ -22,9 +22,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -151,7 +151,7 @@ func (s corruptSigner) Sign(msg []byte) []byte {
 // network/network_test.go shows the same for the first three on in-process
 // hosts; here the replica is the real binary.
 func testProcessBadInput(t *testing.T, bin string) {
-	ports, err := node.FreePorts(4)
+	ports, err := testnet.FreePorts(4)
 	if err != nil {
 		t.Fatal(err)
 	}

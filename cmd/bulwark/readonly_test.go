@@ -14,10 +14,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/memnet"
+	"github.com/bulwark-bft/bulwark/internal/storage"
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/driver/memnet"
-	"github.com/bulwark-bft/bulwark/pbft/storage"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -25,15 +25,15 @@ import (
 // slowCommits delays the commits a replica receives while on is set: a
 // correct replica that is merely slow to execute.
 type slowCommits struct {
-	driver.Transport
+	pbft.Transport
 	on    atomic.Bool
 	delay time.Duration
-	in    chan driver.Inbound
+	in    chan pbft.Inbound
 	wg    sync.WaitGroup
 }
 
-func newSlowCommits(t driver.Transport, delay time.Duration) *slowCommits {
-	s := &slowCommits{Transport: t, delay: delay, in: make(chan driver.Inbound, memnet.InboxSize)}
+func newSlowCommits(t pbft.Transport, delay time.Duration) *slowCommits {
+	s := &slowCommits{Transport: t, delay: delay, in: make(chan pbft.Inbound, memnet.InboxSize)}
 	s.wg.Go(func() {
 		var held sync.WaitGroup
 		for m := range t.Inbound() {
@@ -52,12 +52,12 @@ func newSlowCommits(t driver.Transport, delay time.Duration) *slowCommits {
 	return s
 }
 
-func (s *slowCommits) Inbound() <-chan driver.Inbound { return s.in }
+func (s *slowCommits) Inbound() <-chan pbft.Inbound { return s.in }
 
 // staleReads is a Byzantine replica that runs the protocol correctly but
 // answers read-only requests with a stale result while on is set.
 type staleReads struct {
-	driver.Transport
+	pbft.Transport
 	on    atomic.Bool
 	stale []byte
 }
@@ -108,7 +108,7 @@ func TestReadOnlyStaleRead(t *testing.T) {
 	liar := &staleReads{stale: kv.EncodeResult(kv.Result{Status: kv.StatusOK, Value: []byte("old")})}
 	var drivers []*driver.Driver
 	for i := range 4 {
-		var tr driver.Transport = net.Replica(uint32(i))
+		var tr pbft.Transport = net.Replica(uint32(i))
 		switch i {
 		case 1, 2:
 			s := newSlowCommits(tr, 500*time.Millisecond)

@@ -14,9 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/statemachine"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 	"github.com/bulwark-bft/bulwark/statemachine/null"
@@ -45,7 +46,7 @@ func newReplicaCmd() *cobra.Command {
 			if int(id) >= c.N() {
 				return fmt.Errorf("--id: %d is not below the %d replicas", id, c.N())
 			}
-			base := node.ReplicaDir(filepath.Dir(clusterPath), id)
+			base := testnet.ReplicaDir(filepath.Dir(clusterPath), id)
 			if keyPath == "" {
 				keyPath = filepath.Join(base, "key")
 			}
@@ -70,7 +71,7 @@ func newReplicaCmd() *cobra.Command {
 			logClientAccess(logger, c, id)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			node.ApplyMemoryPolicy(ctx)
+			bulwark.ApplyMemoryPolicy(ctx)
 			var reg *prometheus.Registry
 			var metrics *metricsServer
 			if metricsAddr != "" {
@@ -86,7 +87,7 @@ func newReplicaCmd() *cobra.Command {
 				}
 				return metrics.stop()
 			}
-			opts := node.ReplicaOptions{
+			opts := bulwark.ReplicaOptions{
 				Cluster: c, ID: id, Key: key, DataDir: dataDir, Service: svc, Fault: fault, Registry: reg, Logger: logger,
 			}
 			if recordSent != "" { // test tooling: every signed message sent, across crashes
@@ -97,7 +98,7 @@ func newReplicaCmd() *cobra.Command {
 				defer sent.Close()
 				opts.WrapTransport = sent.Wrap
 			}
-			r, err := node.StartReplica(ctx, opts)
+			r, err := bulwark.StartReplica(ctx, opts)
 			if err != nil {
 				return errors.Join(err, stopMetrics())
 			}
@@ -130,7 +131,7 @@ func newReplicaCmd() *cobra.Command {
 
 // logClientAccess says, once at start, who may use the replica: an open
 // cluster is a testnet's default and must not go unnoticed in production.
-func logClientAccess(logger *slog.Logger, c *node.Cluster, id uint32) {
+func logClientAccess(logger *slog.Logger, c *bulwark.Cluster, id uint32) {
 	if c.AdmitsEveryClient() {
 		logger.Warn("every client key is admitted: the cluster file lists no clients", "replica", id)
 		return

@@ -8,8 +8,8 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/internal/conflicts"
+	"github.com/bulwark-bft/bulwark/internal/driver"
 	"github.com/bulwark-bft/bulwark/pbft"
-	"github.com/bulwark-bft/bulwark/pbft/driver"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 

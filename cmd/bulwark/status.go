@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -86,7 +86,7 @@ func statusKey(path string) (*crypto.PrivateKey, error) {
 
 // queryStatus sends a Status query to every replica over the client protocol
 // and collects the answers that arrive within timeout.
-func queryStatus(ctx context.Context, c *node.Cluster, key *crypto.PrivateKey, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
+func queryStatus(ctx context.Context, c *bulwark.Cluster, key *crypto.PrivateKey, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	host, err := network.NewClientHost(ctx, key, c.Peers, opts...)

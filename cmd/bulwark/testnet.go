@@ -9,8 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 )
 
 func newTestnetCmd() *cobra.Command {
@@ -58,12 +59,12 @@ func newTestnetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, err := node.WriteTestnet(dir, ips, ports, node.DefaultProtocol)
+			path, err := testnet.WriteTestnet(dir, ips, ports, bulwark.DefaultProtocol)
 			if err != nil {
 				return err
 			}
 			if len(clients) > 0 {
-				if err := node.AdmitClients(path, clients); err != nil {
+				if err := bulwark.AdmitClients(path, clients); err != nil {
 					return err
 				}
 			}
@@ -168,10 +169,10 @@ func sameHost(host string, n int) ([]string, error) {
 
 // writeTestnet makes a key for each port (replica i listens on host,
 // ports[i]) and writes the cluster file; it returns the cluster file's path.
-func writeTestnet(dir, host string, ports []int, proto node.Protocol) (string, error) {
+func writeTestnet(dir, host string, ports []int, proto bulwark.Protocol) (string, error) {
 	hosts, err := sameHost(host, len(ports))
 	if err != nil {
 		return "", err
 	}
-	return node.WriteTestnet(dir, hosts, ports, proto)
+	return testnet.WriteTestnet(dir, hosts, ports, proto)
 }

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
+	"github.com/bulwark-bft/bulwark/internal/testnet"
 )
 
 func TestTestnetHosts(t *testing.T) {
@@ -20,7 +21,7 @@ func TestTestnetHosts(t *testing.T) {
 		"--host", "127.0.0.1", "--hosts", strings.Join(hosts, ", ")); err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.Load(filepath.Join(dir, "cluster.json"))
+	c, err := bulwark.Load(filepath.Join(dir, "cluster.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestTestnetClientKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.Load(filepath.Join(dir, "cluster.json"))
+	c, err := bulwark.Load(filepath.Join(dir, "cluster.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestTestnetClientKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err = node.Load(filepath.Join(dir, "cluster.json")); err != nil {
+	if c, err = bulwark.Load(filepath.Join(dir, "cluster.json")); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Clients) != 3 || !strings.Contains(out, "3 client keys are admitted") {
@@ -131,12 +132,12 @@ func TestTestnetClientKeys(t *testing.T) {
 // A replica says at start whether every client key may use it.
 func TestTestnetReplicaLogsClientAccess(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, node.DefaultProtocol)
+	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logged := func() string {
-		c, err := node.Load(path)
+		c, err := bulwark.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +159,7 @@ func TestTestnetReplicaLogsClientAccess(t *testing.T) {
 		}
 		keys = append(keys, k.PublicKey())
 	}
-	if err := node.AdmitClients(path, keys); err != nil {
+	if err := bulwark.AdmitClients(path, keys); err != nil {
 		t.Fatal(err)
 	}
 	if line := logged(); !strings.Contains(line, "level=INFO") || !strings.Contains(line, "client_keys=2") {
@@ -170,16 +171,16 @@ func TestTestnetReplicaLogsClientAccess(t *testing.T) {
 // replica opens anything.
 func TestTestnetReplicaRefusesAnotherKey(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, node.DefaultProtocol)
+	path, err := writeTestnet(dir, "127.0.0.1", []int{1, 2, 3, 4}, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = run(t.Context(), "replica", "--cluster", path, "--id", "0", "--key", filepath.Join(node.ReplicaDir(dir, 1), "key"),
+	_, err = run(t.Context(), "replica", "--cluster", path, "--id", "0", "--key", filepath.Join(testnet.ReplicaDir(dir, 1), "key"),
 		"--log-level", "error")
 	if err == nil || err.Error() != "--key: its public key is not replicas[0].public_key of the cluster file" {
 		t.Fatalf("replica 0 with replica 1's key: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(node.ReplicaDir(dir, 0), "data")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(testnet.ReplicaDir(dir, 0), "data")); !os.IsNotExist(err) {
 		t.Fatalf("the data directory was created: %v", err)
 	}
 }

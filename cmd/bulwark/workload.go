@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/pbft/node"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
@@ -51,7 +51,7 @@ type opRecord struct {
 // workload runs puts from several clients until stopped.
 type workload struct {
 	cancel  context.CancelFunc
-	clients []*node.Client
+	clients []*bulwark.Client
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	ops     []opRecord
@@ -59,7 +59,7 @@ type workload struct {
 	once    sync.Once
 }
 
-func startWorkload(ctx context.Context, c *node.Cluster, o demoOptions) (*workload, error) {
+func startWorkload(ctx context.Context, c *bulwark.Cluster, o demoOptions) (*workload, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	wl := &workload{cancel: cancel}
 	for i := range o.Clients {
@@ -68,7 +68,7 @@ func startWorkload(ctx context.Context, c *node.Cluster, o demoOptions) (*worklo
 			wl.stop()
 			return nil, fmt.Errorf("demo: %w", err)
 		}
-		cl, err := node.Dial(ctx, c, key, o.Sessions, o.Logger)
+		cl, err := bulwark.Dial(ctx, c, key, o.Sessions, o.Logger)
 		if err != nil {
 			wl.stop()
 			return nil, fmt.Errorf("demo: %w", err)
@@ -82,7 +82,7 @@ func startWorkload(ctx context.Context, c *node.Cluster, o demoOptions) (*worklo
 	return wl, nil
 }
 
-func (wl *workload) worker(ctx context.Context, cl *node.Client, name string) {
+func (wl *workload) worker(ctx context.Context, cl *bulwark.Client, name string) {
 	defer wl.wg.Done()
 	for i := 0; ; i++ {
 		start := time.Now()

@@ -1,6 +1,6 @@
 // Package bugzoo switches on the deliberately broken protocol variant that
 // BULWARK_BUG names (see pbft.Bug), for test binaries built with the bugzoo
-// tag: the zoo (pbft/sim TestBugZoo) runs whole test packages against each.
+// tag: the zoo (internal/sim TestBugZoo) runs whole test packages against each.
 package bugzoo
 
 import (

@@ -1,0 +1,194 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/client"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// ClientConfig configures a client process: one key, many sessions.
+type ClientConfig struct {
+	ClusterID string
+	Replicas  int
+	// Unreplicated: Replicas is 1, a single server (see client.Config).
+	Unreplicated bool
+	Signer       crypto.Signer
+	Transport    pbft.Transport
+	// Sessions is how many requests may be outstanding at once.
+	Sessions int
+	// TickInterval is one client tick; RetransmitTicks of them pass before an
+	// unanswered request is sent again.
+	TickInterval    time.Duration
+	RetransmitTicks uint64
+	// MaxOutstandingBytes bounds the bytes of the operations outstanding at
+	// once (default DefaultMaxOutstandingBytes); a call past it waits, in
+	// order, for earlier ones to complete. Replicas hold at most
+	// pbft.DefaultMaxHeldPerClient bytes per client key and drop the rest,
+	// so a client that sent more would lose requests to its own bound and
+	// its later sessions would overtake the dropped ones, retransmission
+	// after retransmission.
+	MaxOutstandingBytes int
+}
+
+// DefaultMaxOutstandingBytes is half the bytes a replica holds for one
+// client key by default, leaving room for the requests' envelopes.
+const DefaultMaxOutstandingBytes = pbft.DefaultMaxHeldPerClient / 2
+
+// outstandingCost is what an operation counts against the client's window:
+// its bytes, and at least what a replica charges a held request.
+func outstandingCost(op []byte) int { return max(len(op), 4<<10) }
+
+// Client runs client sessions in one goroutine and lets many callers share
+// them: Do waits for a free session, sends the request to every replica and
+// returns once f+1 replicas agree.
+type Client struct {
+	cfg      ClientConfig
+	sessions []*client.Session
+	waiting  []*call // by session, the caller it serves
+	free     []int
+	queue    []*call
+	// outstanding is the cost of the operations sent and not yet answered.
+	outstanding int
+	calls       chan *call
+	done        chan struct{}
+}
+
+type call struct {
+	op       []byte
+	readOnly bool
+	result   chan client.Result
+}
+
+// ErrClientStopped is returned by Do once the client's context ended.
+var ErrClientStopped = errors.New("client stopped")
+
+// StartClient starts the client's goroutine; it stops when ctx ends.
+func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	if cfg.Sessions <= 0 {
+		cfg.Sessions = 1
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 10 * time.Millisecond
+	}
+	if cfg.MaxOutstandingBytes <= 0 {
+		cfg.MaxOutstandingBytes = DefaultMaxOutstandingBytes
+	}
+	c := &Client{cfg: cfg, calls: make(chan *call), done: make(chan struct{}), waiting: make([]*call, cfg.Sessions)}
+	// Timestamps start at the wall clock so a restarted client stays above
+	// every timestamp it used before.
+	first := uint64(time.Now().UnixNano())
+	for i := range cfg.Sessions {
+		s, err := client.NewSession(client.Config{
+			ClusterID: cfg.ClusterID, Replicas: cfg.Replicas, Unreplicated: cfg.Unreplicated, Signer: cfg.Signer,
+			Session: uint64(i), FirstTimestamp: first, RetransmitTicks: cfg.RetransmitTicks,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		c.sessions = append(c.sessions, s)
+		c.free = append(c.free, i)
+	}
+	go c.run(ctx)
+	return c, nil
+}
+
+// Do runs op (read-only ones without ordering, falling back to ordered) and
+// returns the result f+1 replicas agreed on (2f+1 for read-only). Read-only
+// results may be stale when a replica is Byzantine; see client.Session.Step.
+func (c *Client) Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error) {
+	cl := &call{op: op, readOnly: readOnly, result: make(chan client.Result, 1)}
+	select {
+	case c.calls <- cl:
+	case <-c.done:
+		return client.Result{}, ErrClientStopped
+	case <-ctx.Done():
+		return client.Result{}, ctx.Err()
+	}
+	select {
+	case r := <-cl.result:
+		return r, nil
+	case <-c.done:
+		return client.Result{}, ErrClientStopped
+	case <-ctx.Done():
+		return client.Result{}, ctx.Err()
+	}
+}
+
+func (c *Client) run(ctx context.Context) {
+	defer close(c.done)
+	ticker := time.NewTicker(c.cfg.TickInterval)
+	defer ticker.Stop()
+	in := c.cfg.Transport.Inbound()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cl := <-c.calls:
+			c.queue = append(c.queue, cl)
+		case m, ok := <-in:
+			if !ok {
+				return
+			}
+			c.onReply(m)
+			m.Done()
+		case <-ticker.C:
+			for _, s := range c.sessions {
+				if req := s.Tick(); req != nil {
+					c.broadcast(req)
+				}
+			}
+		}
+		c.startQueued()
+	}
+}
+
+func (c *Client) onReply(m pbft.Inbound) {
+	rep := m.Msg.GetReply()
+	if rep == nil || m.From.Replica < 0 || rep.GetSession() >= uint64(len(c.sessions)) {
+		return
+	}
+	i := int(rep.GetSession())
+	res, ok := c.sessions[i].Step(uint32(m.From.Replica), rep)
+	if !ok || c.waiting[i] == nil {
+		return
+	}
+	c.waiting[i].result <- res
+	c.outstanding -= outstandingCost(c.waiting[i].op)
+	c.waiting[i] = nil
+	c.free = append(c.free, i)
+}
+
+func (c *Client) startQueued() {
+	for len(c.queue) > 0 && len(c.free) > 0 {
+		cl := c.queue[0]
+		cost := outstandingCost(cl.op)
+		if c.outstanding > 0 && c.outstanding+cost > c.cfg.MaxOutstandingBytes {
+			return // it waits, first in line, for earlier operations to complete
+		}
+		c.queue = c.queue[1:]
+		i := c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+		c.sessions[i].AdvanceTo(uint64(time.Now().UnixNano())) // above the floors of evicted sessions
+		req, err := c.sessions[i].Submit(cl.op, cl.readOnly)
+		if err != nil { // cannot happen: the session was free
+			c.free = append(c.free, i)
+			continue
+		}
+		c.waiting[i] = cl
+		c.outstanding += cost
+		c.broadcast(req)
+	}
+}
+
+func (c *Client) broadcast(req *wire.Request) {
+	m := &wire.Message{Content: &wire.Message_Request{Request: req}}
+	for id := range c.cfg.Replicas {
+		c.cfg.Transport.Send(uint32(id), m)
+	}
+}

@@ -1,0 +1,81 @@
+package driver
+
+import (
+	"bytes"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// maxVerifyBatch bounds how many queued messages the driver takes at once to
+// verify their signatures in parallel.
+const maxVerifyBatch = 64
+
+// checked is a signature the driver verified ahead of the core.
+type checked struct {
+	pub, msg []byte
+	ok       bool
+}
+
+// preverifier is the Verifier the core sees: it answers from the signatures
+// the driver verified in parallel for the batch being stepped, and verifies
+// anything else itself. Only the driver's goroutine uses it.
+type preverifier struct {
+	inner crypto.Verifier
+	// done holds the batch's checks by signature; several messages may
+	// carry one signature (a client forging the same one on many requests),
+	// and each is answered from its own check, so none is verified twice.
+	done         map[string][]checked
+	hits, misses uint64
+}
+
+func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
+	for _, c := range v.done[string(sig)] {
+		if bytes.Equal(c.pub, pub) && bytes.Equal(c.msg, msg) {
+			v.hits++
+			return c.ok
+		}
+	}
+	v.misses++
+	return v.inner.Verify(pub, msg, sig)
+}
+
+// prepare verifies the replica signatures of a batch of inbound messages
+// across cores, so that stepping them costs no signature checks. At the
+// primary, which checks every client request once before ordering it, the
+// requests' client signatures are verified with them.
+func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []pbft.Inbound, primary bool, known func(*wire.Request) bool) {
+	clear(v.done)
+	items := make([]crypto.Item, 0, len(batch))
+	for _, m := range batch {
+		if item, ok := pbft.SignatureOf(cluster, replicas, m.Msg); ok {
+			items = append(items, item)
+		} else if req := m.Msg.GetRequest(); primary && req != nil && !req.GetReadOnly() && (known == nil || !known(req)) {
+			items = append(items, crypto.Item{
+				PublicKey: req.GetClientKey(), Message: pbft.RequestTranscript(cluster, req), Signature: req.GetSignature(),
+			})
+		}
+	}
+	for i, ok := range crypto.VerifyBatch(v.inner, items) {
+		it := items[i]
+		v.done[string(it.Signature)] = append(v.done[string(it.Signature)], checked{pub: it.PublicKey, msg: it.Message, ok: ok})
+	}
+}
+
+// drain takes first and whatever else is already queued, up to the batch size.
+func drain(first pbft.Inbound, in <-chan pbft.Inbound) []pbft.Inbound {
+	batch := []pbft.Inbound{first}
+	for len(batch) < maxVerifyBatch {
+		select {
+		case m, ok := <-in:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}

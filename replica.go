@@ -1,0 +1,170 @@
+package bulwark
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"github.com/bulwark-bft/bulwark/pbft"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/storage"
+	"github.com/bulwark-bft/bulwark/network"
+	"github.com/bulwark-bft/bulwark/statemachine"
+)
+
+// ReplicaOptions say which replica to run and how.
+type ReplicaOptions struct {
+	Cluster *Cluster
+	ID      uint32
+	Key     *crypto.PrivateKey
+	DataDir string
+	Service statemachine.Service
+	// Fault makes the replica misbehave on purpose (driver.FaultNone: honest).
+	Fault driver.Fault
+	// Registry, if set, gets the replica's and its host's metrics.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// WrapTransport, if set, wraps the replica's transport (inside the
+	// fault): the benchmark harness cuts a replica off with it.
+	WrapTransport func(pbft.Transport) pbft.Transport
+}
+
+// Replica is a running replica: its store, host and driver.
+type Replica struct {
+	ID     uint32
+	Driver *driver.Driver
+	Host   *network.ReplicaHost
+	store  *storage.DB
+	cancel context.CancelFunc
+}
+
+// StartReplica opens the store, starts the network host on the replica's
+// addresses and runs the driver until ctx ends or Stop is called.
+func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
+	c, id := o.Cluster, o.ID
+	if int(id) >= c.N() {
+		return nil, fmt.Errorf("replica %d: the id is not below the %d replicas", id, c.N())
+	}
+	if !bytes.Equal(o.Key.PublicKey(), c.Pubs[id]) {
+		return nil, fmt.Errorf("replica %d: the key's public key is not replicas[%d].public_key of the cluster file", id, id)
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	store, err := storage.Open(storage.Options{Dir: o.DataDir, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: open store: %w", id, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	host, err := network.NewReplicaHost(ctx, c.hostConfig(id, o.Key, logger))
+	if err != nil {
+		cancel()
+		return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), store.Close())
+	}
+	var metrics *driver.Metrics
+	if o.Registry != nil {
+		if metrics, err = driver.NewMetrics(o.Registry, id); err == nil {
+			err = o.Registry.Register(newNetworkCollector(host, id))
+		}
+		if err == nil {
+			err = o.Registry.Register(newCryptoCollector())
+		}
+		if err != nil {
+			cancel()
+			return nil, errors.Join(fmt.Errorf("replica %d: %w", id, err), host.Close(), store.Close())
+		}
+	}
+	cfg := c.ReplicaConfig(id)
+	cfg.Signer, cfg.Service = o.Key, o.Service
+	var transport pbft.Transport = host
+	if o.WrapTransport != nil {
+		transport = o.WrapTransport(transport)
+	}
+	// A slow primary holds each pre-prepare for 80% of the view-change timeout.
+	slow := c.ViewChangeTimeout() * 8 / 10
+	d, err := driver.Start(ctx, driver.Config{
+		Replica: cfg, Store: store, TickInterval: c.Tick(), Logger: logger, Metrics: metrics,
+		Transport: driver.WithFault(transport, o.Fault, o.Key, c.File.ClusterID, slow),
+	})
+	if err != nil {
+		cancel()
+		return nil, errors.Join(err, host.Close(), store.Close())
+	}
+	return &Replica{ID: id, Driver: d, Host: host, store: store, cancel: cancel}, nil
+}
+
+// hostConfig is the network configuration of replica id. Its frame limit is
+// the core's MaxMessageSize (see ReplicaConfig), which the core checked its
+// largest messages against; nil Clients admits every client.
+func (c *Cluster) hostConfig(id uint32, key *crypto.PrivateKey, logger *slog.Logger) network.Config {
+	return network.Config{
+		Key: key, ListenAddrs: c.File.Replicas[id].Addrs, Self: id, Replicas: c.Peers,
+		MaxFrameSize: c.MaxMessageSize(), Clients: c.Clients, Logger: logger,
+	}
+}
+
+// Stop halts the driver, then closes the host and the store; it returns
+// what stopped the driver, if anything but Stop itself.
+func (n *Replica) Stop() error {
+	n.cancel()
+	<-n.Driver.Done()
+	var errs []error
+	if err := n.Driver.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("replica %d: %w", n.ID, err))
+	}
+	if err := n.Host.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("replica %d: close host: %w", n.ID, err))
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("replica %d: close store: %w", n.ID, err))
+	}
+	return errors.Join(errs...)
+}
+
+// Client is a driver client over a libp2p client host.
+type Client struct {
+	*driver.Client
+	host   *network.ClientHost
+	cancel context.CancelFunc
+}
+
+// Dial connects a client with the given number of concurrent sessions to
+// every replica; it runs until ctx ends or Close is called. A Cluster of one
+// replica, which no cluster file can describe, is the benchmark harness's
+// unreplicated server: one reply then suffices.
+func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int, logger *slog.Logger) (*Client, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	host, err := network.NewClientHost(ctx, key, c.Peers, network.WithLogger(logger), network.WithMaxFrameSize(c.MaxMessageSize()))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	cl, err := driver.StartClient(ctx, driver.ClientConfig{
+		ClusterID: c.File.ClusterID, Replicas: c.N(), Unreplicated: c.N() == 1, Signer: key, Transport: host,
+		Sessions: sessions, TickInterval: c.Tick(),
+		// Resend after about half a second: soon enough for a dropped
+		// request, rare enough not to flood a cluster changing views.
+		RetransmitTicks: uint64(max(1, int(500*time.Millisecond/c.Tick()))),
+	})
+	if err != nil {
+		cancel()
+		return nil, errors.Join(err, host.Close())
+	}
+	return &Client{Client: cl, host: host, cancel: cancel}, nil
+}
+
+// Close stops the client and its host.
+func (c *Client) Close() error {
+	c.cancel()
+	return c.host.Close()
+}
