@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -126,45 +125,4 @@ func (n *Replica) Stop() error {
 		errs = append(errs, fmt.Errorf("replica %d: close store: %w", n.ID, err))
 	}
 	return errors.Join(errs...)
-}
-
-// Client is a driver client over a libp2p client host.
-type Client struct {
-	*driver.Client
-	host   *network.ClientHost
-	cancel context.CancelFunc
-}
-
-// Dial connects a client with the given number of concurrent sessions to
-// every replica; it runs until ctx ends or Close is called. A Cluster of one
-// replica, which no cluster file can describe, is the benchmark harness's
-// unreplicated server: one reply then suffices.
-func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int, logger *slog.Logger) (*Client, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	host, err := network.NewClientHost(ctx, key, c.Peers, network.WithLogger(logger), network.WithMaxFrameSize(c.MaxMessageSize()))
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	cl, err := driver.StartClient(ctx, driver.ClientConfig{
-		ClusterID: c.File.ClusterID, Replicas: c.N(), Unreplicated: c.N() == 1, Signer: key, Transport: host,
-		Sessions: sessions, TickInterval: c.Tick(),
-		// Resend after about half a second: soon enough for a dropped
-		// request, rare enough not to flood a cluster changing views.
-		RetransmitTicks: uint64(max(1, int(500*time.Millisecond/c.Tick()))),
-	})
-	if err != nil {
-		cancel()
-		return nil, errors.Join(err, host.Close())
-	}
-	return &Client{Client: cl, host: host, cancel: cancel}, nil
-}
-
-// Close stops the client and its host.
-func (c *Client) Close() error {
-	c.cancel()
-	return c.host.Close()
 }

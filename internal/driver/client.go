@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-bft/bulwark/crypto"
@@ -63,7 +64,34 @@ type call struct {
 	op       []byte
 	readOnly bool
 	result   chan client.Result
+	// progress is the call's replies so far, kept by the client goroutine
+	// for a caller that gives up.
+	progress atomic.Pointer[Progress]
 }
+
+// Progress is how far an operation got before its caller gave up: whether
+// it was sent (or still waited for a session or the client's byte window),
+// how many replicas replied, how many of them agreed, and how many must.
+type Progress struct {
+	Sent                   bool
+	Replied, Matched, Need int
+}
+
+// IncompleteError is what Do returns when its context ends first: the
+// context's error, and how far the operation got.
+type IncompleteError struct {
+	Progress
+	Err error
+}
+
+func (e *IncompleteError) Error() string {
+	if !e.Sent {
+		return fmt.Sprintf("not sent (waiting for a session or for earlier operations): %v", e.Err)
+	}
+	return fmt.Sprintf("%d replicas replied, %d matching (need %d): %v", e.Replied, e.Matched, e.Need, e.Err)
+}
+
+func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // ErrClientStopped is returned by Do once the client's context ended.
 var ErrClientStopped = errors.New("client stopped")
@@ -116,7 +144,11 @@ func (c *Client) Do(ctx context.Context, op []byte, readOnly bool) (client.Resul
 	case <-c.done:
 		return client.Result{}, ErrClientStopped
 	case <-ctx.Done():
-		return client.Result{}, ctx.Err()
+		e := &IncompleteError{Err: ctx.Err()}
+		if p := cl.progress.Load(); p != nil {
+			e.Progress = *p
+		}
+		return client.Result{}, e
 	}
 }
 
@@ -155,7 +187,12 @@ func (c *Client) onReply(m pbft.Inbound) {
 	}
 	i := int(rep.GetSession())
 	res, ok := c.sessions[i].Step(uint32(m.From.Replica), rep)
-	if !ok || c.waiting[i] == nil {
+	if c.waiting[i] == nil {
+		return
+	}
+	if !ok {
+		replied, matched, need := c.sessions[i].Progress()
+		c.waiting[i].progress.Store(&Progress{Sent: true, Replied: replied, Matched: matched, Need: need})
 		return
 	}
 	c.waiting[i].result <- res
@@ -181,6 +218,8 @@ func (c *Client) startQueued() {
 			continue
 		}
 		c.waiting[i] = cl
+		_, _, need := c.sessions[i].Progress()
+		cl.progress.Store(&Progress{Sent: true, Need: need})
 		c.outstanding += cost
 		c.broadcast(req)
 	}

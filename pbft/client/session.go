@@ -189,3 +189,30 @@ func (s *Session) View() uint64 { return s.view }
 
 // Retransmissions counts requests sent again after a timeout.
 func (s *Session) Retransmissions() uint64 { return s.resends }
+
+// Progress reports, for the outstanding request, how many replicas replied
+// and the largest number of them that agree, against the number needed:
+// what a caller that gives up can say about why.
+func (s *Session) Progress() (replied, matched, need int) {
+	need = s.f + 1
+	if s.req == nil {
+		return 0, 0, need
+	}
+	if s.req.GetReadOnly() {
+		need = 2*s.f + 1
+	}
+	for i, r := range s.replies {
+		if r == nil {
+			continue
+		}
+		replied++
+		n := 0
+		for _, o := range s.replies[i:] {
+			if o != nil && bytes.Equal(o.GetResult(), r.GetResult()) && o.GetRejected() == r.GetRejected() {
+				n++
+			}
+		}
+		matched = max(matched, n)
+	}
+	return replied, matched, need
+}
