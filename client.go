@@ -59,6 +59,7 @@ type Client struct {
 	n       int
 	maxOp   int
 	cluster *Cluster
+	status  statusQueries
 }
 
 // Dial connects a client with the given number of concurrent sessions to

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,21 +12,11 @@ import (
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
 // replicaStatus is one line of `bulwark status`; the JSON field names are
 // part of the command-line contract.
-type replicaStatus struct {
-	ID               uint32 `json:"id"`
-	Reachable        bool   `json:"reachable"`
-	View             uint64 `json:"view"`
-	Primary          uint32 `json:"primary"`
-	LastExecuted     uint64 `json:"last_executed"`
-	StableCheckpoint uint64 `json:"stable_checkpoint"`
-	StateDigest      string `json:"state_digest"`
-	ViewChanging     bool   `json:"view_changing"`
-}
+type replicaStatus = bulwark.ReplicaStatus
 
 func newStatusCmd() *cobra.Command {
 	var (
@@ -89,51 +78,7 @@ func statusKey(path string) (*crypto.PrivateKey, error) {
 func queryStatus(ctx context.Context, c *bulwark.Cluster, key *crypto.PrivateKey, timeout time.Duration, opts ...network.ClientOption) ([]replicaStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	host, err := network.NewClientHost(ctx, key, c.Peers, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("status: %w", err)
-	}
-	defer host.Close()
-	sts := make([]replicaStatus, c.N())
-	for i := range sts {
-		sts[i].ID = uint32(i)
-	}
-	ask := func() {
-		for i := range sts {
-			if !sts[i].Reachable {
-				host.Send(uint32(i), &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{}}})
-			}
-		}
-	}
-	ask()
-	resend := time.NewTicker(250 * time.Millisecond) // streams may still be opening
-	defer resend.Stop()
-	answered := 0
-	for answered < len(sts) {
-		select {
-		case <-ctx.Done():
-			return sts, nil
-		case <-resend.C:
-			ask()
-		case m, ok := <-host.Inbound():
-			if !ok {
-				return sts, nil
-			}
-			m.Done()
-			st := m.Msg.GetStatus()
-			id := m.From.Replica
-			if st == nil || id < 0 || id >= len(sts) || sts[id].Reachable || st.GetReplica() != uint32(id) {
-				continue
-			}
-			sts[id] = replicaStatus{
-				ID: uint32(id), Reachable: true, View: st.GetView(), Primary: uint32(st.GetView() % uint64(len(sts))),
-				LastExecuted: st.GetLastExecuted(), StableCheckpoint: st.GetStableSequence(),
-				StateDigest: hex.EncodeToString(st.GetStateDigest()), ViewChanging: st.GetViewChanging(),
-			}
-			answered++
-		}
-	}
-	return sts, nil
+	return bulwark.QueryStatus(ctx, c, key, opts...)
 }
 
 func printStatus(w io.Writer, sts []replicaStatus, asJSON bool) error {

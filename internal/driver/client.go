@@ -57,7 +57,10 @@ type Client struct {
 	// outstanding is the cost of the operations sent and not yet answered.
 	outstanding int
 	calls       chan *call
-	done        chan struct{}
+	// statuses carries the replicas' answers to status queries (see
+	// StatusAnswers); answers nobody reads are dropped when it is full.
+	statuses chan pbft.Inbound
+	done     chan struct{}
 }
 
 type call struct {
@@ -107,7 +110,7 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.MaxOutstandingBytes <= 0 {
 		cfg.MaxOutstandingBytes = DefaultMaxOutstandingBytes
 	}
-	c := &Client{cfg: cfg, calls: make(chan *call), done: make(chan struct{}), waiting: make([]*call, cfg.Sessions)}
+	c := &Client{cfg: cfg, calls: make(chan *call), statuses: make(chan pbft.Inbound, 4*max(cfg.Replicas, 1)), done: make(chan struct{}), waiting: make([]*call, cfg.Sessions)}
 	// Timestamps start at the wall clock so a restarted client stays above
 	// every timestamp it used before.
 	first := uint64(time.Now().UnixNano())
@@ -167,6 +170,14 @@ func (c *Client) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			if m.Msg.GetStatus() != nil {
+				select {
+				case c.statuses <- m: // its reader calls Done
+				default:
+					m.Done()
+				}
+				continue
+			}
 			c.onReply(m)
 			m.Done()
 		case <-ticker.C:
@@ -179,6 +190,10 @@ func (c *Client) run(ctx context.Context) {
 		c.startQueued()
 	}
 }
+
+// StatusAnswers yields the Status messages replicas send this client, the
+// answers to status queries sent over its transport.
+func (c *Client) StatusAnswers() <-chan pbft.Inbound { return c.statuses }
 
 func (c *Client) onReply(m pbft.Inbound) {
 	rep := m.Msg.GetReply()
