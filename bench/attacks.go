@@ -51,8 +51,9 @@ const (
 
 // Attack sizes when AttackOptions leaves them zero.
 const (
-	// DefaultFloodSessions is the session limit of a key (pbft's
-	// DefaultMaxSessions): every session of the key busy.
+	// DefaultFloodSessions is how many sessions the flooding key keeps
+	// busy: 4,096, each at least 4 KiB of the 16 MiB a replica holds per
+	// key (pbft.DefaultMaxHeldPerClient), so every one of its slots.
 	DefaultFloodSessions = 4096
 	// DefaultLargeSessions and DefaultLargeSize: 20 sessions of 1 MB
 	// operations, below the default operation limit of 1 MiB with the kv

@@ -1,6 +1,8 @@
 package network
 
 import (
+	"slices"
+
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/bulwark-bft/bulwark/pbft"
@@ -13,6 +15,10 @@ type clientConn struct {
 	s network.Stream
 	q *sendQueue
 }
+
+// maxStreamsPerKey bounds the open streams of one client key (processes
+// sharing the key, or one reconnecting), each holding a reply queue.
+const maxStreamsPerKey = 8
 
 // handleClientStream serves one client stream. The client's identity is the
 // ed25519 key inside its authenticated peer id: requests are attributed to
@@ -37,14 +43,28 @@ func (h *ReplicaHost) handleClientStream(s network.Stream) {
 
 	cc := &clientConn{s: s, q: newSendQueue(h.cfg.ClientQueueSize, h.cfg.MaxFrameSize)}
 	h.clientsMu.Lock()
-	// The newest stream wins: a reconnecting client's old stream may not have
+	// Several processes may share one client key, each with its own
+	// stream: replies for the key go to every one of them (each process
+	// keeps the replies of its own sessions). Past maxStreamsPerKey the
+	// oldest is closed: a reconnecting client's old stream may not have
 	// been noticed dead yet.
-	h.clients[string(key)] = cc
+	ccs := append(h.clients[string(key)], cc)
+	var oldest *clientConn
+	if len(ccs) > maxStreamsPerKey {
+		oldest, ccs = ccs[0], ccs[1:]
+	}
+	h.clients[string(key)] = ccs
 	h.clientsMu.Unlock()
+	if oldest != nil {
+		_ = oldest.s.Reset()
+	}
 	defer func() {
 		h.clientsMu.Lock()
-		if h.clients[string(key)] == cc {
+		rest := slices.DeleteFunc(slices.Clone(h.clients[string(key)]), func(o *clientConn) bool { return o == cc })
+		if len(rest) == 0 {
 			delete(h.clients, string(key))
+		} else {
+			h.clients[string(key)] = rest
 		}
 		h.clientsMu.Unlock()
 	}()

@@ -24,7 +24,7 @@ type ReplicaHost struct {
 	links map[uint32]*link   // immutable after construction
 
 	clientsMu sync.Mutex
-	clients   map[string]*clientConn // by client public key
+	clients   map[string][]*clientConn // by client public key, oldest first
 }
 
 var _ pbft.Transport = (*ReplicaHost)(nil)
@@ -45,7 +45,7 @@ func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
 		cfg:     cfg,
 		ids:     make(map[peer.ID]uint32, len(cfg.Replicas)),
 		links:   make(map[uint32]*link, len(cfg.Replicas)),
-		clients: make(map[string]*clientConn),
+		clients: make(map[string][]*clientConn),
 	}
 	h.fromReplicas = streamKind{max: cfg.MaxFrameSize, budget: newFrameBudget(cfg.ReplicaFrameBudget, cfg.MaxFrameSize), buffer: readBuffer}
 	h.fromClients = streamKind{max: cfg.MaxClientFrameSize, budget: newFrameBudget(cfg.ClientFrameBudget, cfg.MaxClientFrameSize), buffer: clientReadBuffer,
@@ -110,9 +110,9 @@ func (h *ReplicaHost) Send(id uint32, m *wire.Message) { h.sendToReplica(h.links
 // SendClient queues m on the stream of the client holding key, if it has one.
 func (h *ReplicaHost) SendClient(key string, m *wire.Message) {
 	h.clientsMu.Lock()
-	cc := h.clients[key]
+	ccs := h.clients[key] // never modified in place: a copy is safe to range over
 	h.clientsMu.Unlock()
-	if cc == nil {
+	if len(ccs) == 0 {
 		h.stats.drop(DropNoClientStream, "no open stream for client, dropping reply")
 		return
 	}
@@ -120,8 +120,10 @@ func (h *ReplicaHost) SendClient(key string, m *wire.Message) {
 	if !ok {
 		return
 	}
-	if !cc.q.push(frame) {
-		h.stats.drop(DropQueueFull, "client queue full, dropping reply", "peer", cc.s.Conn().RemotePeer())
+	for _, cc := range ccs {
+		if !cc.q.push(frame) {
+			h.stats.drop(DropQueueFull, "client queue full, dropping reply", "peer", cc.s.Conn().RemotePeer())
+		}
 	}
 }
 

@@ -42,8 +42,10 @@ type Config struct {
 	// MaxInflightBatches bounds how far the primary proposes ahead of its own
 	// execution; requests arriving meanwhile gather into larger batches.
 	MaxInflightBatches uint64
-	// MaxSessions bounds the sessions per client key: session ids must be
-	// below it, so the reply cache of one key is bounded.
+	// MaxSessions bounds session ids: each must be below it. It does not
+	// bound memory (the client table is bounded as a whole, see clients.go);
+	// it is large so that processes sharing one client key can each pick a
+	// random range of session ids without colliding.
 	MaxSessions uint64
 	// MaxOperationSize bounds one request's operation in bytes.
 	MaxOperationSize int
@@ -100,7 +102,7 @@ const (
 	DefaultMaxClientFloors    = 1 << 16
 	DefaultMaxHeldPerClient   = 16 << 20
 	DefaultMaxInflightBatches = 4
-	DefaultMaxSessions        = 4096
+	DefaultMaxSessions        = 1 << 32
 	DefaultMaxOperationSize   = 1 << 20
 	DefaultMaxQueuedRequests  = 100_000
 	DefaultStatusTicks        = 10

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,10 @@ type ClientConfig struct {
 	// its later sessions would overtake the dropped ones, retransmission
 	// after retransmission.
 	MaxOutstandingBytes int
+	// SessionSpace is the cluster's session id limit (default
+	// pbft.DefaultMaxSessions). The client's sessions take a random range
+	// of it, so that processes sharing one client key do not collide.
+	SessionSpace uint64
 }
 
 // DefaultMaxOutstandingBytes is half the bytes a replica holds for one
@@ -50,6 +55,7 @@ func outstandingCost(op []byte) int { return max(len(op), 4<<10) }
 // returns once f+1 replicas agree.
 type Client struct {
 	cfg      ClientConfig
+	base     uint64 // the session id of sessions[0]
 	sessions []*client.Session
 	waiting  []*call // by session, the caller it serves
 	free     []int
@@ -114,10 +120,17 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	// Timestamps start at the wall clock so a restarted client stays above
 	// every timestamp it used before.
 	first := uint64(time.Now().UnixNano())
+	if cfg.SessionSpace == 0 {
+		cfg.SessionSpace = pbft.DefaultMaxSessions
+	}
+	if uint64(cfg.Sessions) > cfg.SessionSpace {
+		return nil, fmt.Errorf("client: %d sessions, the cluster allows session ids below %d", cfg.Sessions, cfg.SessionSpace)
+	}
+	c.base = rand.Uint64N(cfg.SessionSpace - uint64(cfg.Sessions) + 1)
 	for i := range cfg.Sessions {
 		s, err := client.NewSession(client.Config{
 			ClusterID: cfg.ClusterID, Replicas: cfg.Replicas, Unreplicated: cfg.Unreplicated, Signer: cfg.Signer,
-			Session: uint64(i), FirstTimestamp: first, RetransmitTicks: cfg.RetransmitTicks,
+			Session: c.base + uint64(i), FirstTimestamp: first, RetransmitTicks: cfg.RetransmitTicks,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
@@ -197,10 +210,10 @@ func (c *Client) StatusAnswers() <-chan pbft.Inbound { return c.statuses }
 
 func (c *Client) onReply(m pbft.Inbound) {
 	rep := m.Msg.GetReply()
-	if rep == nil || m.From.Replica < 0 || rep.GetSession() >= uint64(len(c.sessions)) {
-		return
+	if rep == nil || m.From.Replica < 0 || rep.GetSession() < c.base || rep.GetSession()-c.base >= uint64(len(c.sessions)) {
+		return // another process's session of this key, or no session at all
 	}
-	i := int(rep.GetSession())
+	i := int(rep.GetSession() - c.base)
 	res, ok := c.sessions[i].Step(uint32(m.From.Replica), rep)
 	if c.waiting[i] == nil {
 		return
