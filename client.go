@@ -77,7 +77,7 @@ func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int,
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	cl, err := driver.StartClient(ctx, driver.ClientConfig{
-		ClusterID: c.File.ClusterID, Replicas: c.N(), Unreplicated: c.N() == 1, Signer: key, Transport: host,
+		ClusterID: c.File.signingDomain(), Replicas: c.N(), Unreplicated: c.N() == 1, Signer: key, Transport: host,
 		Sessions: sessions, TickInterval: c.Tick(),
 		// Resend after about half a second: soon enough for a dropped
 		// request, rare enough not to flood a cluster changing views.

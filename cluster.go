@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/statemachine"
 	"os"
 	"time"
 
@@ -26,6 +27,43 @@ type File struct {
 	// replicas admit (to order requests, read and ask for status); absent,
 	// every client key is admitted.
 	Clients []string `json:"clients,omitempty"`
+	// Service, if present, names the service every replica must run: a
+	// replica whose service identifies as another refuses to start, and the
+	// name and version are part of every signed message, so that replicas
+	// started from cluster files that disagree on it never agree on anything.
+	Service *ServiceID `json:"service,omitempty"`
+}
+
+// ServiceID is a service's name and version (statemachine.Identified).
+type ServiceID struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// signingDomain is the cluster id the replicas and clients sign under: the
+// cluster file's, and the service's name and version when it names one.
+func (f File) signingDomain() string {
+	if f.Service == nil {
+		return f.ClusterID
+	}
+	return f.ClusterID + "\x00service=" + f.Service.Name + "@" + f.Service.Version
+}
+
+// CheckService reports whether svc is the service the cluster file names:
+// nil if the file names none, or svc identifies as exactly it.
+func (c *Cluster) CheckService(svc statemachine.Service) error {
+	want := c.File.Service
+	if want == nil {
+		return nil
+	}
+	id, ok := svc.(statemachine.Identified)
+	if !ok {
+		return fmt.Errorf("the cluster file names service %s version %s, and this service does not say which it is (statemachine.Identified)", want.Name, want.Version)
+	}
+	if name, version := id.ServiceIdentity(); name != want.Name || version != want.Version {
+		return fmt.Errorf("the cluster file names service %s version %s, this replica runs %s version %s", want.Name, want.Version, name, version)
+	}
+	return nil
 }
 
 // ReplicaEntry is one replica: its id (its index), ed25519 public key, the
@@ -112,7 +150,7 @@ func (c *Cluster) MaxMessageSize() int { return c.File.Protocol.withDefaults().M
 func (c *Cluster) ReplicaConfig(id uint32) pbft.Config {
 	p := c.File.Protocol.withDefaults()
 	return pbft.Config{
-		ClusterID: c.File.ClusterID, ID: id, Replicas: c.Pubs,
+		ClusterID: c.File.signingDomain(), ID: id, Replicas: c.Pubs,
 		Verifier:           crypto.Ed25519Verifier{},
 		CheckpointInterval: p.CheckpointInterval, WindowSize: p.Window,
 		MaxBatchSize: p.MaxBatch, MaxBatchBytes: p.MaxBatchBytes, MaxMessageSize: p.MaxMessageSize,
@@ -172,6 +210,10 @@ func validate(f File) (*Cluster, error) {
 		return nil, fmt.Errorf("replicas: %d replicas is not 3f+1 for some f >= 1 (4, 7, 10, ...)", n)
 	case n > maxReplicas:
 		return nil, fmt.Errorf("replicas: %d replicas is above %d", n, maxReplicas)
+	case f.Service != nil && (f.Service.Name == "" || f.Service.Version == ""):
+		return nil, errors.New("service: name and version are both required when the section is present")
+	case f.Service != nil && len(f.Service.Name)+len(f.Service.Version) > maxClusterID:
+		return nil, fmt.Errorf("service: name and version are %d bytes together, above %d", len(f.Service.Name)+len(f.Service.Version), maxClusterID)
 	}
 	c := &Cluster{File: f}
 	seenKey := make(map[string]int, len(f.Replicas))

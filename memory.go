@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 )
 
@@ -27,22 +28,77 @@ const releaseEvery = 10 * time.Second
 
 // ApplyMemoryPolicy sets the process's memory limit (DefaultMemoryLimit
 // unless GOMEMLIMIT is set) and, until ctx ends, returns freed memory to the
-// operating system every few seconds. A process hosting a replica calls it
-// once; an embedder that manages the Go runtime itself need not.
+// operating system every few seconds. StartReplica applies the same policy
+// itself (see ReplicaOptions.MemoryLimit); ApplyMemoryPolicy is for a
+// process that wants it before its replicas start.
 func ApplyMemoryPolicy(ctx context.Context) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		debug.SetMemoryLimit(DefaultMemoryLimit)
 	}
-	go func() {
-		t := time.NewTicker(releaseEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				debug.FreeOSMemory()
-			}
+	go releaseMemory(ctx)
+}
+
+// releaseMemory hands freed memory back every releaseEvery until ctx ends.
+func releaseMemory(ctx context.Context) {
+	t := time.NewTicker(releaseEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			debug.FreeOSMemory()
 		}
-	}()
+	}
+}
+
+// memoryPolicy is the process-wide state of the replicas' memory policy:
+// the soft limit is the sum of the limits of the replicas running, and one
+// goroutine releases memory while any runs.
+var memoryPolicy struct {
+	mu      sync.Mutex
+	total   int64
+	running int
+	stop    context.CancelFunc
+}
+
+// holdMemoryPolicy adds a replica's limit to the process's soft memory
+// limit (unless GOMEMLIMIT is set, which always wins) and returns what
+// takes it back. limit < 0 leaves the runtime alone.
+func holdMemoryPolicy(limit int64) (release func()) {
+	if limit < 0 {
+		return func() {}
+	}
+	if limit == 0 {
+		limit = DefaultMemoryLimit
+	}
+	_, envSet := os.LookupEnv("GOMEMLIMIT")
+	m := &memoryPolicy
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.total += limit
+	m.running++
+	if !envSet {
+		debug.SetMemoryLimit(m.total)
+	}
+	if m.running == 1 {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stop = cancel
+		go releaseMemory(ctx)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.total -= limit
+			m.running--
+			if !envSet {
+				debug.SetMemoryLimit(max(m.total, DefaultMemoryLimit))
+			}
+			if m.running == 0 {
+				m.stop()
+			}
+		})
+	}
 }

@@ -32,6 +32,12 @@ type ReplicaOptions struct {
 	// WrapTransport, if set, wraps the replica's transport (inside the
 	// fault): the benchmark harness cuts a replica off with it.
 	WrapTransport func(pbft.Transport) pbft.Transport
+	// MemoryLimit is what this replica adds to the process's soft Go memory
+	// limit (runtime/debug.SetMemoryLimit) while it runs: 0 means
+	// DefaultMemoryLimit, negative leaves the runtime alone (an embedder
+	// that manages it itself). GOMEMLIMIT, when set, always wins. Memory
+	// freed is also handed back to the operating system every few seconds.
+	MemoryLimit int64
 }
 
 // Replica is a running replica: its store, host and driver.
@@ -41,6 +47,8 @@ type Replica struct {
 	Host   *network.ReplicaHost
 	store  *storage.DB
 	cancel context.CancelFunc
+	// releaseMemory takes this replica's share of the memory limit back.
+	releaseMemory func()
 }
 
 // StartReplica opens the store, starts the network host on the replica's
@@ -49,6 +57,9 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 	c, id := o.Cluster, o.ID
 	if int(id) >= c.N() {
 		return nil, fmt.Errorf("replica %d: the id is not below the %d replicas", id, c.N())
+	}
+	if err := c.CheckService(o.Service); err != nil {
+		return nil, fmt.Errorf("replica %d: %w", id, err)
 	}
 	if !bytes.Equal(o.Key.PublicKey(), c.Pubs[id]) {
 		return nil, fmt.Errorf("replica %d: the key's public key is not replicas[%d].public_key of the cluster file", id, id)
@@ -90,13 +101,13 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 	slow := c.ViewChangeTimeout() * 8 / 10
 	d, err := driver.Start(ctx, driver.Config{
 		Replica: cfg, Store: store, TickInterval: c.Tick(), Logger: logger, Metrics: metrics,
-		Transport: driver.WithFault(transport, o.Fault, o.Key, c.File.ClusterID, slow),
+		Transport: driver.WithFault(transport, o.Fault, o.Key, c.File.signingDomain(), slow),
 	})
 	if err != nil {
 		cancel()
 		return nil, errors.Join(err, host.Close(), store.Close())
 	}
-	return &Replica{ID: id, Driver: d, Host: host, store: store, cancel: cancel}, nil
+	return &Replica{ID: id, Driver: d, Host: host, store: store, cancel: cancel, releaseMemory: holdMemoryPolicy(o.MemoryLimit)}, nil
 }
 
 // hostConfig is the network configuration of replica id. Its frame limit is
@@ -124,5 +135,6 @@ func (n *Replica) Stop() error {
 	if err := n.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("replica %d: close store: %w", n.ID, err))
 	}
+	n.releaseMemory()
 	return errors.Join(errs...)
 }

@@ -78,6 +78,15 @@ type Admission interface {
 	Admit(client []byte, op []byte) error
 }
 
+// Identified is an optional interface of a Service: the name and version
+// of the service, which a cluster file may name (its "service" section). A
+// replica whose service is not the one the cluster file names refuses to
+// start, rather than diverging from the others; bump the version whenever
+// Apply's results or the snapshot format change.
+type Identified interface {
+	ServiceIdentity() (name, version string)
+}
+
 // Anonymous wraps raw operations as Ops of no client, for tests and tools
 // that apply operations to a service outside a replica.
 func Anonymous(data ...[]byte) []Op {

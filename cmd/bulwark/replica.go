@@ -59,7 +59,7 @@ func newReplicaCmd() *cobra.Command {
 			}
 			fault, err := driver.ParseFault(faultName)
 			if err != nil {
-				return err
+				return fmt.Errorf("--fault: %w", err)
 			}
 			key, err := crypto.LoadPrivateKey(keyPath)
 			if err != nil {
@@ -71,7 +71,6 @@ func newReplicaCmd() *cobra.Command {
 			logClientAccess(logger, c, id)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			bulwark.ApplyMemoryPolicy(ctx)
 			var reg *prometheus.Registry
 			var metrics *metricsServer
 			if metricsAddr != "" {

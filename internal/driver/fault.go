@@ -35,7 +35,7 @@ func ParseFault(s string) (Fault, error) {
 	case FaultNone, FaultSilent, FaultEquivocate, FaultBadSignature, FaultWrongResult, FaultSlow:
 		return f, nil
 	}
-	return "", fmt.Errorf("--fault: %q is not one of silent, equivocate, bad-signature, wrong-result, slow", s)
+	return "", fmt.Errorf("fault %q is not one of silent, equivocate, bad-signature, wrong-result, slow", s)
 }
 
 // FaultyTransport wraps a replica's Transport with a Fault.

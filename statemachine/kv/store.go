@@ -144,3 +144,6 @@ func (s *Store) cas(key, old, newValue []byte) Result {
 	s.put(key, newValue)
 	return Result{Status: StatusSwapped}
 }
+
+// ServiceIdentity names the service for cluster files (statemachine.Identified).
+func (s *Store) ServiceIdentity() (name, version string) { return "kv", "1" }
