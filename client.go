@@ -10,7 +10,6 @@ import (
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/internal/driver"
 	"github.com/bulwark-bft/bulwark/network"
-	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
 )
 
@@ -78,7 +77,7 @@ func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int,
 	}
 	cl, err := driver.StartClient(ctx, driver.ClientConfig{
 		ClusterID: c.File.signingDomain(), Replicas: c.N(), Unreplicated: c.N() == 1, Signer: key, Transport: host,
-		Sessions: sessions, TickInterval: c.Tick(),
+		Sessions: sessions, TickInterval: c.Tick(), SessionSpace: c.ReplicaConfig(0).MaxSessions,
 		// Resend after about half a second: soon enough for a dropped
 		// request, rare enough not to flood a cluster changing views.
 		RetransmitTicks: uint64(max(1, int(500*time.Millisecond/c.Tick()))),
@@ -87,7 +86,7 @@ func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int,
 		cancel()
 		return nil, errors.Join(err, host.Close())
 	}
-	return &Client{inner: cl, host: host, cancel: cancel, n: c.N(), maxOp: pbft.DefaultMaxOperationSize, cluster: c}, nil
+	return &Client{inner: cl, host: host, cancel: cancel, n: c.N(), maxOp: c.MaxOperationSize(), cluster: c}, nil
 }
 
 // Do runs op and returns the result f+1 replicas agreed on. With readOnly

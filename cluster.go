@@ -2,6 +2,9 @@ package bulwark
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,12 +44,23 @@ type ServiceID struct {
 }
 
 // signingDomain is the cluster id the replicas and clients sign under: the
-// cluster file's, and the service's name and version when it names one.
+// cluster file's, the service's name and version when it names one, and a
+// digest of the protocol section when it sets a validity limit, so that
+// replicas whose files disagree on any of them never agree on anything.
+// (Files that set none keep signing under the bare cluster id, as every
+// file did before these fields existed.)
 func (f File) signingDomain() string {
-	if f.Service == nil {
-		return f.ClusterID
+	d := f.ClusterID
+	if f.Service != nil {
+		d += "\x00service=" + f.Service.Name + "@" + f.Service.Version
 	}
-	return f.ClusterID + "\x00service=" + f.Service.Name + "@" + f.Service.Version
+	p := f.Protocol
+	if p.MaxOperationSize != 0 || p.MaxSessions != 0 || p.MaxClientSessions != 0 || p.MaxReplyCacheBytes != 0 || p.ClientIdleSequences != 0 {
+		b, _ := json.Marshal(p.withDefaults()) // a struct of numbers: cannot fail
+		sum := sha256.Sum256(b)
+		d += "\x00protocol=" + hex.EncodeToString(sum[:8])
+	}
+	return d
 }
 
 // CheckService reports whether svc is the service the cluster file names:
@@ -90,6 +104,24 @@ type Protocol struct {
 	MaxMessageSize  int    `json:"max_message_size,omitempty"`
 	ViewChangeTicks uint64 `json:"view_change_ticks"`
 	TickMS          int    `json:"tick_ms"`
+	// The limits below decide which requests are valid and what the
+	// replicated client table keeps, so every replica must use the same:
+	// the whole protocol section is part of what every message is signed
+	// under (see signingDomain), and replicas whose files differ in it
+	// verify none of each other's messages. Left out (0), each takes the
+	// core's default.
+	//
+	// MaxOperationSize bounds one operation, at most
+	// pbft.DefaultMaxOperationSize; clients refuse larger ones before
+	// sending (ErrOperationTooLarge).
+	MaxOperationSize int `json:"max_operation_size,omitempty"`
+	// MaxSessions bounds session ids (pbft.Config.MaxSessions).
+	MaxSessions uint64 `json:"max_sessions,omitempty"`
+	// MaxClientSessions, MaxReplyCacheBytes and ClientIdleSequences bound
+	// the client table (pbft.Config).
+	MaxClientSessions   int    `json:"max_client_sessions,omitempty"`
+	MaxReplyCacheBytes  int    `json:"max_reply_cache_bytes,omitempty"`
+	ClientIdleSequences uint64 `json:"client_idle_sequences,omitempty"`
 }
 
 // DefaultProtocol is what a new testnet gets.
@@ -154,8 +186,15 @@ func (c *Cluster) ReplicaConfig(id uint32) pbft.Config {
 		Verifier:           crypto.Ed25519Verifier{},
 		CheckpointInterval: p.CheckpointInterval, WindowSize: p.Window,
 		MaxBatchSize: p.MaxBatch, MaxBatchBytes: p.MaxBatchBytes, MaxMessageSize: p.MaxMessageSize,
-		ViewChangeTicks: p.ViewChangeTicks,
+		ViewChangeTicks:  p.ViewChangeTicks,
+		MaxOperationSize: p.MaxOperationSize, MaxSessions: p.MaxSessions,
+		MaxClientSessions: p.MaxClientSessions, MaxReplyCacheBytes: p.MaxReplyCacheBytes, ClientIdleSequences: p.ClientIdleSequences,
 	}
+}
+
+// MaxOperationSize is the largest operation the cluster accepts.
+func (c *Cluster) MaxOperationSize() int {
+	return cmp.Or(c.File.Protocol.MaxOperationSize, pbft.DefaultMaxOperationSize)
 }
 
 // Load reads and validates a cluster file. Every mistake is one line naming

@@ -49,6 +49,13 @@ var largestRequest = proto.Size(&wire.Request{
 // defaults.
 func ValidateProtocol(p Protocol) error { return validateProtocol(p.withDefaults()) }
 
+// Ceilings of the client table's limits: far above any working cluster's,
+// low enough that the table fits a replica's memory.
+const (
+	maxClientSessions  = 1 << 22
+	maxReplyCacheBytes = 1 << 30
+)
+
 func validateProtocol(p Protocol) error {
 	switch {
 	case p.CheckpointInterval == 0:
@@ -77,6 +84,12 @@ func validateProtocol(p Protocol) error {
 		return fmt.Errorf("protocol.view_change_ticks: %d is above 2^40 (the timeout doubles on failed views)", p.ViewChangeTicks)
 	case p.TickMS < 1 || p.TickMS > maxTickMS:
 		return fmt.Errorf("protocol.tick_ms: %d is outside [1, %d]", p.TickMS, maxTickMS)
+	case p.MaxOperationSize < 0 || p.MaxOperationSize > pbft.DefaultMaxOperationSize:
+		return fmt.Errorf("protocol.max_operation_size: %d is outside [1, %d]", p.MaxOperationSize, pbft.DefaultMaxOperationSize)
+	case p.MaxClientSessions < 0 || p.MaxClientSessions > maxClientSessions:
+		return fmt.Errorf("protocol.max_client_sessions: %d is outside [1, %d]", p.MaxClientSessions, maxClientSessions)
+	case p.MaxReplyCacheBytes < 0 || p.MaxReplyCacheBytes > maxReplyCacheBytes:
+		return fmt.Errorf("protocol.max_reply_cache_bytes: %d is outside [1, %d]", p.MaxReplyCacheBytes, maxReplyCacheBytes)
 	}
 	// Counted in milliseconds, where the bounded factors cannot wrap (in
 	// nanoseconds they could).
