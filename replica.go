@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/internal/replicahooks"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"log/slog"
 
@@ -24,20 +25,34 @@ type ReplicaOptions struct {
 	Key     *crypto.PrivateKey
 	DataDir string
 	Service statemachine.Service
-	// Fault makes the replica misbehave on purpose (driver.FaultNone: honest).
-	Fault driver.Fault
 	// Registry, if set, gets the replica's and its host's metrics.
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
-	// WrapTransport, if set, wraps the replica's transport (inside the
-	// fault): the benchmark harness cuts a replica off with it.
-	WrapTransport func(pbft.Transport) pbft.Transport
 	// MemoryLimit is what this replica adds to the process's soft Go memory
 	// limit (runtime/debug.SetMemoryLimit) while it runs: 0 means
 	// DefaultMemoryLimit, negative leaves the runtime alone (an embedder
 	// that manages it itself). GOMEMLIMIT, when set, always wins. Memory
 	// freed is also handed back to the operating system every few seconds.
 	MemoryLimit int64
+
+	// Set only through internal/replicahooks, by the command and the
+	// benchmark harness: a replica that misbehaves on purpose, and a
+	// wrapper around its transport.
+	fault driver.Fault
+	wrap  func(pbft.Transport) pbft.Transport
+}
+
+func init() {
+	replicahooks.WithFault = func(opts any, f driver.Fault) {
+		if o, ok := opts.(*ReplicaOptions); ok {
+			o.fault = f
+		}
+	}
+	replicahooks.WithTransportWrapper = func(opts any, wrap func(pbft.Transport) pbft.Transport) {
+		if o, ok := opts.(*ReplicaOptions); ok {
+			o.wrap = wrap
+		}
+	}
 }
 
 // Replica is a running replica: its store, host and driver.
@@ -94,14 +109,14 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 	cfg := c.ReplicaConfig(id)
 	cfg.Signer, cfg.Service = o.Key, o.Service
 	var transport pbft.Transport = host
-	if o.WrapTransport != nil {
-		transport = o.WrapTransport(transport)
+	if o.wrap != nil {
+		transport = o.wrap(transport)
 	}
 	// A slow primary holds each pre-prepare for 80% of the view-change timeout.
 	slow := c.ViewChangeTimeout() * 8 / 10
 	d, err := driver.Start(ctx, driver.Config{
 		Replica: cfg, Store: store, TickInterval: c.Tick(), Logger: logger, Metrics: metrics,
-		Transport: driver.WithFault(transport, o.Fault, o.Key, c.File.signingDomain(), slow),
+		Transport: driver.WithFault(transport, o.fault, o.Key, c.File.signingDomain(), slow),
 	})
 	if err != nil {
 		cancel()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/internal/replicahooks"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,10 +73,13 @@ func startInProcess(ctx context.Context, cfg Config, dir string, part *partition
 		if err != nil {
 			return nil, errors.Join(err, t.stop())
 		}
-		t.replicas[i], err = bulwark.StartReplica(ctx, bulwark.ReplicaOptions{
+		opts := bulwark.ReplicaOptions{
 			Cluster: c, ID: id, Key: key, DataDir: filepath.Join(testnet.ReplicaDir(dir, id), "data"),
-			Service: newService(cfg.Service), Fault: faults[id], Logger: logger, WrapTransport: part.wrap(id),
-		})
+			Service: newService(cfg.Service), Logger: logger,
+		}
+		replicahooks.WithFault(&opts, faults[id])
+		replicahooks.WithTransportWrapper(&opts, part.wrap(id))
+		t.replicas[i], err = bulwark.StartReplica(ctx, opts)
 		if err != nil {
 			return nil, errors.Join(err, t.stop())
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/bulwark-bft/bulwark/internal/replicahooks"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -87,15 +88,16 @@ func newReplicaCmd() *cobra.Command {
 				return metrics.stop()
 			}
 			opts := bulwark.ReplicaOptions{
-				Cluster: c, ID: id, Key: key, DataDir: dataDir, Service: svc, Fault: fault, Registry: reg, Logger: logger,
+				Cluster: c, ID: id, Key: key, DataDir: dataDir, Service: svc, Registry: reg, Logger: logger,
 			}
+			replicahooks.WithFault(&opts, fault)
 			if recordSent != "" { // test tooling: every signed message sent, across crashes
 				sent, err := driver.OpenSentLog(recordSent, logger)
 				if err != nil {
 					return errors.Join(fmt.Errorf("--record-sent: %w", err), stopMetrics())
 				}
 				defer sent.Close()
-				opts.WrapTransport = sent.Wrap
+				replicahooks.WithTransportWrapper(&opts, sent.Wrap)
 			}
 			r, err := bulwark.StartReplica(ctx, opts)
 			if err != nil {
