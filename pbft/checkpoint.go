@@ -128,12 +128,19 @@ func (r *Replica) maybeStable(seq uint64) {
 		return
 	}
 	var cert []*wire.Checkpoint
+	others := make(map[string]int)
 	for _, cp := range r.votes(seq).msgs {
-		if cp != nil && string(cp.GetStateDigest()) == string(own.GetStateDigest()) {
+		if cp == nil {
+			continue
+		}
+		if string(cp.GetStateDigest()) == string(own.GetStateDigest()) {
 			cert = append(cert, cp)
+		} else {
+			others[string(cp.GetStateDigest())]++
 		}
 	}
 	if len(cert) < r.q.stable() {
+		r.noteDivergence(seq, others)
 		return
 	}
 	r.prevLow, r.low, r.stableCert = r.low, seq, cert
@@ -189,3 +196,35 @@ func (r *Replica) announceStable() {
 
 // StableCertificate is the 2f+1 checkpoints proving the low watermark.
 func (r *Replica) StableCertificate() []*wire.Checkpoint { return r.stableCert }
+
+// Divergence is a checkpoint at which 2f+1 other replicas signed a state
+// digest different from this replica's own: its state is not the
+// cluster's (a different service or version, or a non-deterministic one).
+// It catches up by state transfer like a replica that fell behind; the
+// driver logs it, because a service that diverges once will again.
+type Divergence struct {
+	Sequence    uint64
+	Own, Quorum crypto.Digest
+}
+
+// noteDivergence records seq's divergence if some digest other than this
+// replica's has 2f+1 signers.
+func (r *Replica) noteDivergence(seq uint64, others map[string]int) {
+	if r.diverged != nil && r.diverged.Sequence >= seq {
+		return
+	}
+	for d, n := range others {
+		if n >= r.q.stable() {
+			div := &Divergence{Sequence: seq}
+			copy(div.Own[:], r.ownCheckpoint[seq].GetStateDigest())
+			copy(div.Quorum[:], d)
+			r.diverged = div
+			r.divergences++
+			return
+		}
+	}
+}
+
+// LastDivergence is the latest checkpoint at which this replica's state
+// digest differed from one 2f+1 others signed, and how many there were.
+func (r *Replica) LastDivergence() (count uint64, last *Divergence) { return r.divergences, r.diverged }

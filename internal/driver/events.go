@@ -1,6 +1,8 @@
 package driver
 
 import (
+	"encoding/hex"
+
 	"github.com/bulwark-bft/bulwark/pbft"
 )
 
@@ -28,6 +30,11 @@ func (d *Driver) logEvents(rd pbft.Ready) {
 			d.log.Info("view change: entered view", "view", v.View,
 				"primary", v.View%uint64(len(d.cfg.Replica.Replicas)), "last_executed", d.r.LastExecuted())
 		}
+	}
+	if n, div := d.r.LastDivergence(); n > d.divergences && div != nil {
+		d.divergences = n
+		d.log.Warn("checkpoint: this replica's state digest differs from the one 2f+1 replicas signed; it will fetch their state, but a service that diverges once (another service or version, or one that is not deterministic) will again",
+			"sequence", div.Sequence, "own_digest", hex.EncodeToString(div.Own[:8]), "quorum_digest", hex.EncodeToString(div.Quorum[:8]), "divergences", n)
 	}
 	if s := rd.Restored; s != nil {
 		d.log.Info("state transfer: installed a checkpoint's snapshot from peers", "sequence", s.GetSequence(),
