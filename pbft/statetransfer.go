@@ -396,3 +396,13 @@ func (r *Replica) installState(ss *wire.StateSnapshot, table clientTable, snap s
 	r.executeCommitted()
 	r.maybePropose()
 }
+
+// FetchingState reports the state transfer in progress, if any: the
+// checkpoint being fetched and the peer asked for it.
+func (r *Replica) FetchingState() (seq uint64, peer uint32, ok bool) {
+	t := &r.transfer
+	if t.attempts == 0 || t.seq <= r.lastExec {
+		return 0, 0, false
+	}
+	return t.seq, t.peer, true
+}

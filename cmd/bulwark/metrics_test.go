@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -32,7 +31,7 @@ func TestReplicaMetrics(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	var body string
 	for {
-		body = scrape(client, url)
+		body = testnet.Scrape(client, url)
 		if m := lastExecuted.FindStringSubmatch(body); m != nil {
 			if v, err := strconv.ParseFloat(m[1], 64); err == nil && v >= 1 {
 				break
@@ -61,17 +60,4 @@ func TestReplicaMetrics(t *testing.T) {
 	if _, err := client.Get(url); err == nil {
 		t.Fatal("metrics still served after the replica stopped")
 	}
-}
-
-func scrape(client *http.Client, url string) string {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
 }

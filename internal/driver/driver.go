@@ -83,6 +83,8 @@ type Driver struct {
 	ctx       context.Context
 	gc        sync.WaitGroup
 	gcRunning atomic.Bool
+	// fetching is the state transfer last logged.
+	fetching fetchLog
 	// divergences is how many checkpoint divergences were logged.
 	divergences uint64
 	// views is the view state last logged.

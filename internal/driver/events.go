@@ -14,10 +14,17 @@ type viewLog struct {
 	changing bool
 }
 
-// logEvents writes the operator's log lines for what a Ready reports: a view
-// change started and a view entered (INFO), a state transfer completed
-// (INFO). An operator reading one replica's log can then tell a view
-// change or a catch-up from a stall.
+// fetchLog is the state transfer last logged as started.
+type fetchLog struct {
+	seq  uint64
+	peer uint32
+}
+
+// logEvents writes the operator's log lines for what a Ready reports: a
+// view change started and a view entered, a state transfer started (or
+// moved to another peer) and completed (INFO), and a checkpoint whose 2f+1
+// digest is not this replica's (WARN). An operator reading one replica's
+// log can then tell a view change or a catch-up from a stall.
 func (d *Driver) logEvents(rd pbft.Ready) {
 	if v := rd.View; v != nil && (!d.views.seen || v.View != d.views.view || v.Changing != d.views.changing) {
 		first := !d.views.seen
@@ -36,8 +43,13 @@ func (d *Driver) logEvents(rd pbft.Ready) {
 		d.log.Warn("checkpoint: this replica's state digest differs from the one 2f+1 replicas signed; it will fetch their state, but a service that diverges once (another service or version, or one that is not deterministic) will again",
 			"sequence", div.Sequence, "own_digest", hex.EncodeToString(div.Own[:8]), "quorum_digest", hex.EncodeToString(div.Quorum[:8]), "divergences", n)
 	}
+	if seq, peer, ok := d.r.FetchingState(); ok && (seq != d.fetching.seq || peer != d.fetching.peer) {
+		d.fetching = fetchLog{seq: seq, peer: peer}
+		d.log.Info("state transfer: fetching a checkpoint's state", "sequence", seq, "peer", peer, "last_executed", d.r.LastExecuted())
+	}
 	if s := rd.Restored; s != nil {
-		d.log.Info("state transfer: installed a checkpoint's snapshot from peers", "sequence", s.GetSequence(),
-			"last_executed", d.r.LastExecuted(), "stable_checkpoint", d.r.StableCheckpoint())
+		d.fetching = fetchLog{}
+		d.log.Info("state transfer: installed a checkpoint's state", "sequence", s.GetSequence(), "peer", s.GetReplica(),
+			"bytes", len(s.GetState()), "last_executed", d.r.LastExecuted(), "stable_checkpoint", d.r.StableCheckpoint())
 	}
 }

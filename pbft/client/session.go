@@ -121,7 +121,7 @@ func (s *Session) start(op []byte, readOnly bool) {
 // against a Byzantine replica: a write that completed on the replies of f+1
 // replicas, one of them faulty, may have been executed by only one correct
 // replica, which the read's quorum can miss (TOCS 2002 §5.1.3 requires 2f+1
-// replies for writes too; reproduced by cmd/bulwark TestReadOnlyStaleRead).
+// replies for writes too; reproduced by systest TestReadOnlyStaleRead).
 func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	if s.req == nil || int(from) >= s.cfg.Replicas || rep.GetReplica() != from ||
 		rep.GetTimestamp() != s.req.GetTimestamp() || rep.GetSession() != s.req.GetSession() ||

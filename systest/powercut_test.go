@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -87,7 +87,7 @@ func startProcClusterWith(t *testing.T, bin string, proto bulwark.Protocol, extr
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	path, err := writeTestnet(dir, "127.0.0.1", ports, proto)
+	path, err := testnet.WriteTestnet(dir, testnet.Loopback(len(ports)), ports, proto)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"bufio"
@@ -36,7 +36,7 @@ func buildBulwark(t *testing.T, dir string) string {
 	bin := filepath.Join(dir, "bulwark")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, "github.com/bulwark-bft/bulwark/cmd/bulwark")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -74,7 +74,7 @@ func startProcCluster(t *testing.T, bin string, extra map[int][]string) *procClu
 	if err != nil {
 		t.Fatal(err)
 	}
-	path, err := writeTestnet(t.TempDir(), "127.0.0.1", ports, bulwark.DefaultProtocol)
+	path, err := testnet.WriteTestnet(t.TempDir(), testnet.Loopback(len(ports)), ports, bulwark.DefaultProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}

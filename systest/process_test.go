@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -169,7 +169,7 @@ func testProcessBadInput(t *testing.T, bin string) {
 	defer httpClient.CloseIdleConnections()
 	metric := func(id int, name, reason string) float64 {
 		re := regexp.MustCompile(`(?m)^` + name + `\{reason="` + regexp.QuoteMeta(reason) + `",replica="` + strconv.Itoa(id) + `"\} (\S+)$`)
-		body := scrape(httpClient, urls[id])
+		body := testnet.Scrape(httpClient, urls[id])
 		m := re.FindStringSubmatch(body)
 		if m == nil {
 			return -1
@@ -185,7 +185,7 @@ func testProcessBadInput(t *testing.T, bin string) {
 		deadline := time.Now().Add(10 * time.Second)
 		for metric(id, name, reason) < 1 {
 			if time.Now().After(deadline) {
-				t.Fatalf("replica %d: %s{reason=%q} never counted a drop:\n%s", id, name, reason, scrape(httpClient, urls[id]))
+				t.Fatalf("replica %d: %s{reason=%q} never counted a drop:\n%s", id, name, reason, testnet.Scrape(httpClient, urls[id]))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -352,7 +352,7 @@ func testProcessMemory(t *testing.T, bin string) {
 		}
 	}
 
-	wl, err := startWorkload(ctx, pc.c, demoOptions{Clients: clients, Sessions: sessions, Logger: slog.New(slog.DiscardHandler)})
+	wl, err := startPuts(ctx, pc.c, clients, sessions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,9 +363,7 @@ func testProcessMemory(t *testing.T, bin string) {
 		time.Sleep(200 * time.Millisecond)
 		if ms := sample(); time.Now().After(nextLog) {
 			nextLog = nextLog.Add(5 * time.Second)
-			wl.mu.Lock()
-			ops := len(wl.ops)
-			wl.mu.Unlock()
+			ops := wl.done.Load()
 			t.Logf("after %v, %d puts: VmRSS %.0f, %.0f, %.0f, %.0f MiB", time.Since(start).Round(time.Second), ops,
 				mib(ms[0].rss), mib(ms[1].rss), mib(ms[2].rss), mib(ms[3].rss))
 		}
@@ -374,11 +372,11 @@ func testProcessMemory(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	if len(wl.ops) == 0 {
+	if wl.done.Load() == 0 {
 		t.Fatal("no operation completed under load")
 	}
-	t.Logf("load: %d clients x %d sessions, %d puts in %v (%.0f ops/s)", clients, sessions, len(wl.ops),
-		elapsed.Round(time.Millisecond), float64(len(wl.ops))/elapsed.Seconds())
+	t.Logf("load: %d clients x %d sessions, %d puts in %v (%.0f ops/s)", clients, sessions, wl.done.Load(),
+		elapsed.Round(time.Millisecond), float64(wl.done.Load())/elapsed.Seconds())
 	for id, m := range sample() {
 		t.Logf("replica %d after the load: %v (VmHWM: the peak)", id, m)
 		if m.hwm >= loadLimit {
