@@ -153,3 +153,10 @@ func (n *Replica) Stop() error {
 	n.releaseMemory()
 	return errors.Join(errs...)
 }
+
+// Done is closed once the replica stopped: after Stop, when the context
+// given to StartReplica ended, or when its store failed (see Err).
+func (n *Replica) Done() <-chan struct{} { return n.Driver.Done() }
+
+// Err is what stopped the replica on its own (a store failure), or nil.
+func (n *Replica) Err() error { return n.Driver.Err() }

@@ -102,7 +102,7 @@ func replicaCmd(args []string) error {
 	logger.Info("replica running", "id", *id, "service", ledger.Name)
 	select {
 	case <-ctx.Done(): // a signal: stop cleanly
-	case <-r.Driver.Done(): // the replica stopped by itself: Stop says why
+	case <-r.Done(): // the replica stopped by itself: Stop says why
 	}
 	return r.Stop()
 }
