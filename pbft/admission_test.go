@@ -99,3 +99,32 @@ func TestHeldSmallRequestsAreBoundedPerClient(t *testing.T) {
 		t.Fatalf("%d of 10 tiny requests held with a share of 3 x %d bytes", accepted, minHeldCost)
 	}
 }
+
+// Under contention a key takes at most its in-flight share, a sixteenth of
+// a batch, counted with the requests of the batch being taken: two keys
+// that both flood get a few requests each per batch, never a whole batch,
+// so a third key's next request never waits behind a pipeline of theirs.
+func TestInflightShareBoundsEachKeysPartOfABatch(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize, cfg.MaxInflightBatches = 32, 4 })
+	a, b := c.scheme.NewSigner("flooder-a"), c.scheme.NewSigner("flooder-b")
+	for s := range uint64(100) {
+		must(t, c.fromClient(0, requestFrom(a, s, "a")))
+		must(t, c.fromClient(0, requestFrom(b, s, "b")))
+	}
+	share := max(32/16, 1)
+	pps := c.take(&wire.Message_PrePrepare{})
+	if len(pps) == 0 {
+		t.Fatal("the primary proposed nothing")
+	}
+	for _, pp := range pps {
+		per := map[string]int{}
+		for _, req := range pp.msg.GetPrePrepare().GetRequests() {
+			per[string(req.GetClientKey())]++
+		}
+		for key, n := range per {
+			if n > share {
+				t.Fatalf("a batch holds %d requests of one key (%x...) while another key waits; its share is %d", n, key[:4], share)
+			}
+		}
+	}
+}

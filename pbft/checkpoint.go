@@ -128,7 +128,7 @@ func (r *Replica) maybeStable(seq uint64) {
 		return
 	}
 	var cert []*wire.Checkpoint
-	others := make(map[string]int)
+	var others map[string]int // digests other than this replica's, by signers: rare
 	for _, cp := range r.votes(seq).msgs {
 		if cp == nil {
 			continue
@@ -136,6 +136,9 @@ func (r *Replica) maybeStable(seq uint64) {
 		if string(cp.GetStateDigest()) == string(own.GetStateDigest()) {
 			cert = append(cert, cp)
 		} else {
+			if others == nil {
+				others = make(map[string]int)
+			}
 			others[string(cp.GetStateDigest())]++
 		}
 	}

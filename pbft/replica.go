@@ -17,16 +17,16 @@ type Replica struct {
 	q   quorum
 	svc statemachine.Service
 
-	view uint64
-	low  uint64 // h, the last stable checkpoint
+	view     uint64
+	low      uint64 // h, the last stable checkpoint
+	prevLow  uint64 // the stable checkpoint before low
+	lastExec uint64 // the last executed sequence number
+	nextSeq  uint64 // at the primary: the last sequence number assigned
+	ticks    uint64
 	// diverged is the latest checkpoint whose 2f+1 digest differed from
 	// this replica's, divergences how many did.
 	diverged    *Divergence
 	divergences uint64
-	prevLow     uint64 // the stable checkpoint before low
-	lastExec    uint64 // the last executed sequence number
-	nextSeq     uint64 // at the primary: the last sequence number assigned
-	ticks       uint64
 
 	slots   map[uint64]*slot // (low, low+L]; never iterated for output order
 	clients map[sessionKey]*clientState
