@@ -58,8 +58,8 @@ func init() {
 // Replica is a running replica: its store, host and driver.
 type Replica struct {
 	ID     uint32
-	Driver *driver.Driver
-	Host   *network.ReplicaHost
+	drv    *driver.Driver
+	host   *network.ReplicaHost
 	store  *storage.DB
 	cancel context.CancelFunc
 	// releaseMemory takes this replica's share of the memory limit back.
@@ -122,7 +122,7 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 		cancel()
 		return nil, errors.Join(err, host.Close(), store.Close())
 	}
-	return &Replica{ID: id, Driver: d, Host: host, store: store, cancel: cancel, releaseMemory: holdMemoryPolicy(o.MemoryLimit)}, nil
+	return &Replica{ID: id, drv: d, host: host, store: store, cancel: cancel, releaseMemory: holdMemoryPolicy(o.MemoryLimit)}, nil
 }
 
 // hostConfig is the network configuration of replica id. Its frame limit is
@@ -139,12 +139,12 @@ func (c *Cluster) hostConfig(id uint32, key *crypto.PrivateKey, logger *slog.Log
 // what stopped the driver, if anything but Stop itself.
 func (n *Replica) Stop() error {
 	n.cancel()
-	<-n.Driver.Done()
+	<-n.drv.Done()
 	var errs []error
-	if err := n.Driver.Err(); err != nil {
+	if err := n.drv.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("replica %d: %w", n.ID, err))
 	}
-	if err := n.Host.Close(); err != nil {
+	if err := n.host.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("replica %d: close host: %w", n.ID, err))
 	}
 	if err := n.store.Close(); err != nil {
@@ -156,7 +156,21 @@ func (n *Replica) Stop() error {
 
 // Done is closed once the replica stopped: after Stop, when the context
 // given to StartReplica ended, or when its store failed (see Err).
-func (n *Replica) Done() <-chan struct{} { return n.Driver.Done() }
+func (n *Replica) Done() <-chan struct{} { return n.drv.Done() }
 
 // Err is what stopped the replica on its own (a store failure), or nil.
-func (n *Replica) Err() error { return n.Driver.Err() }
+func (n *Replica) Err() error { return n.drv.Err() }
+
+// Status is the replica's own status, read from its protocol loop (the
+// same figures a status query over the network returns).
+func (n *Replica) Status(ctx context.Context) (ReplicaStatus, error) {
+	st, err := n.drv.Status(ctx)
+	if err != nil {
+		return ReplicaStatus{}, fmt.Errorf("replica %d: status: %w", n.ID, err)
+	}
+	return ReplicaStatus{
+		ID: n.ID, Reachable: true, View: st.View, Primary: st.Primary,
+		LastExecuted: st.LastExecuted, StableCheckpoint: st.StableCheckpoint,
+		StateDigest: st.StateDigest.Hex(), ViewChanging: st.ViewChanging,
+	}, nil
+}

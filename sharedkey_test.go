@@ -17,7 +17,7 @@ import (
 // every operation: their sessions do not collide, and each gets the replies
 // of its own sessions although the replicas send the key's replies to both.
 func TestClientsSharingAKey(t *testing.T) {
-	c := startCluster(t)
+	c, _ := startCluster(t)
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)

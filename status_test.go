@@ -14,7 +14,7 @@ import (
 
 // startCluster runs four real replicas (Badger, libp2p on loopback) of the
 // kv service in this process and returns their cluster.
-func startCluster(t *testing.T) *bulwark.Cluster {
+func startCluster(t *testing.T) (*bulwark.Cluster, []*bulwark.Replica) {
 	t.Helper()
 	ports, err := testnet.FreePorts(4)
 	if err != nil {
@@ -29,6 +29,7 @@ func startCluster(t *testing.T) *bulwark.Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rs []*bulwark.Replica
 	for id := range uint32(4) {
 		key, err := crypto.LoadPrivateKey(filepath.Join(testnet.ReplicaDir(dir, id), "key"))
 		if err != nil {
@@ -45,14 +46,15 @@ func startCluster(t *testing.T) *bulwark.Cluster {
 				t.Error(err)
 			}
 		})
+		rs = append(rs, r)
 	}
-	return c
+	return c, rs
 }
 
 // TestClientStatus: a running client asks every replica for its status over
 // its own connection, between its operations, and sees them all agree.
 func TestClientStatus(t *testing.T) {
-	c := startCluster(t)
+	c, rs := startCluster(t)
 	key, err := crypto.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +89,17 @@ func TestClientStatus(t *testing.T) {
 			t.Fatalf("replicas never agreed on having executed the 3 puts: %+v", sts)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// An embedder reads its own replica's status without the network: the
+	// same figures.
+	for _, r := range rs {
+		st, err := r.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ID != r.ID || !st.Reachable || st.LastExecuted < 3 || st.View != 0 || st.StateDigest == "" || st.ViewChanging {
+			t.Errorf("replica %d's own status: %+v", r.ID, st)
+		}
 	}
 	// The client still works after a status round.
 	if _, err := cl.Do(ctx, kv.EncodeGet([]byte{'k', 0}), false); err != nil {

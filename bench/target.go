@@ -152,7 +152,7 @@ func (t *inProcess) sample(ctx context.Context) (uint64, usage, error) {
 		if r == nil {
 			continue
 		}
-		st, err := r.Driver.Status(ctx)
+		st, err := r.Status(ctx)
 		if err != nil {
 			return 0, usage{}, fmt.Errorf("replica %d: %w", r.ID, err)
 		}

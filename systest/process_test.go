@@ -41,6 +41,7 @@ func TestProcesses(t *testing.T) {
 	t.Run("Faults", func(t *testing.T) { testProcessFaults(t, bin) })
 	t.Run("BadInput", func(t *testing.T) { testProcessBadInput(t, bin) })
 	t.Run("Memory", func(t *testing.T) { testProcessMemory(t, bin) })
+	t.Run("SharedClientKey", func(t *testing.T) { testProcessSharedClientKey(t, bin) })
 }
 
 // The primary's process is killed with SIGKILL: operations still complete,

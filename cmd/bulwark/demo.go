@@ -14,7 +14,6 @@ import (
 
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/internal/driver"
 	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -157,7 +156,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) (err error) {
 		recovered.Sub(crashAt).Seconds(), view, sts[0].Primary)
 	fmt.Fprintf(w, "After recovery:   %s.\n", after)
 	fmt.Fprintf(w, "Replicas 1, 2 and 3 all executed up to sequence %d in view %d and hold the same state digest %s.\n",
-		sts[0].LastExecuted, sts[0].View, sts[0].StateDigest.Hex()[:16])
+		sts[0].LastExecuted, sts[0].View, sts[0].StateDigest[:16])
 	fmt.Fprintf(w, "%d operations in all, every one answered by f+1 = 2 matching replies.\n", len(wl.ops))
 	return nil
 }
@@ -175,14 +174,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // converge waits until the given replicas executed the same sequence number
 // and hold the same state, and returns their status.
-func converge(ctx context.Context, nodes []*bulwark.Replica, timeout time.Duration) ([]driver.Status, error) {
+func converge(ctx context.Context, nodes []*bulwark.Replica, timeout time.Duration) ([]bulwark.ReplicaStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		sts := make([]driver.Status, len(nodes))
+		sts := make([]bulwark.ReplicaStatus, len(nodes))
 		same := true
 		for i, n := range nodes {
-			st, err := n.Driver.Status(ctx)
+			st, err := n.Status(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("demo: replica %d status: %w", n.ID, err)
 			}
@@ -198,10 +197,10 @@ func converge(ctx context.Context, nodes []*bulwark.Replica, timeout time.Durati
 	}
 }
 
-func describe(sts []driver.Status) string {
+func describe(sts []bulwark.ReplicaStatus) string {
 	s := ""
 	for _, st := range sts {
-		s += fmt.Sprintf("[replica %d: view %d executed %d digest %s] ", st.ID, st.View, st.LastExecuted, st.StateDigest.Hex()[:8])
+		s += fmt.Sprintf("[replica %d: view %d executed %d digest %s] ", st.ID, st.View, st.LastExecuted, st.StateDigest[:8])
 	}
 	return s
 }

@@ -106,7 +106,7 @@ func newReplicaCmd() *cobra.Command {
 			select {
 			case <-ctx.Done():
 				logger.Info("stopping", "replica", id)
-			case <-r.Driver.Done():
+			case <-r.Done():
 			}
 			if err := errors.Join(stopMetrics(), r.Stop()); err != nil {
 				return err

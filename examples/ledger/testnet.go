@@ -16,7 +16,6 @@ import (
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/examples/ledger/ledger"
-	"github.com/bulwark-bft/bulwark/network"
 )
 
 // testnetCmd is `ledger testnet [-n 4] DIR`.
@@ -67,15 +66,11 @@ func writeTestnet(dir string, n int, proto bulwark.Protocol) (string, error) {
 		if keys[i], err = crypto.GenerateKey(nil); err != nil {
 			return "", fmt.Errorf("testnet: %w", err)
 		}
-		pid, err := network.PeerIDOf(keys[i].PublicKey())
+		e, err := bulwark.NewReplicaEntry(uint32(i), keys[i].PublicKey(), "127.0.0.1", port)
 		if err != nil {
 			return "", fmt.Errorf("testnet: %w", err)
 		}
-		p := strconv.Itoa(port)
-		f.Replicas = append(f.Replicas, bulwark.ReplicaEntry{
-			ID: uint32(i), PublicKey: keys[i].PublicKey().Hex(), PeerID: pid.String(),
-			Addrs: []string{"/ip4/127.0.0.1/tcp/" + p, "/ip4/127.0.0.1/udp/" + p + "/quic-v1"},
-		})
+		f.Replicas = append(f.Replicas, e)
 	}
 	// Validate is what Load runs on the file: better to fail here than at
 	// every replica.

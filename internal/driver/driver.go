@@ -58,7 +58,9 @@ type Status struct {
 	// StateDigest is the state digest of the replica's latest checkpoint (at
 	// or below LastExecuted): replicas that executed as far agree on it.
 	StateDigest crypto.Digest
-	Stats       pbft.Stats
+	// ViewChanging: the replica sent VIEW-CHANGE and awaits the NEW-VIEW.
+	ViewChanging bool
+	Stats        pbft.Stats
 	// PreverifiedSignatures and InlineSignatures count the signature checks
 	// the core got answered from the driver's parallel verification, and
 	// those it had to make itself (client requests it did not hold, and
@@ -232,7 +234,7 @@ func (d *Driver) snapshotStatus() Status {
 	_, digest := d.r.CheckpointDigest()
 	return Status{
 		ID: d.r.ID(), View: d.r.View(), Primary: d.r.Primary(), LastExecuted: d.r.LastExecuted(),
-		StableCheckpoint: d.r.StableCheckpoint(), StateDigest: digest, Stats: d.r.Stats(),
+		StableCheckpoint: d.r.StableCheckpoint(), StateDigest: digest, ViewChanging: d.r.ViewChanging(), Stats: d.r.Stats(),
 		PreverifiedSignatures: d.verifier.hits, InlineSignatures: d.verifier.misses,
 	}
 }

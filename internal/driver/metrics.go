@@ -46,8 +46,12 @@ const (
 	// sampleEvery bounds how often the replica's state and counters are read.
 	sampleEvery = 100 * time.Millisecond
 	// maxPending bounds the requests whose first-seen time is kept; requests
-	// seen while it is full are not timed.
-	maxPending = 100_000
+	// seen while it is full are not timed. The core holds at most one
+	// pending request per session and pbft.DefaultMaxClientSessions
+	// sessions, so this times every request it can order at once; with
+	// 100,000 a flood of requests from fresh sessions (most never executed)
+	// left 10 MB of entries behind for a minute.
+	maxPending = pbft.DefaultMaxClientSessions
 	// pendingMaxAge: a request not executed this long after it was first seen
 	// (a duplicate, a stale timestamp, a dropped batch) is forgotten when the
 	// map is full.

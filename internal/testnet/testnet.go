@@ -8,11 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/network"
 )
 
 // Generate makes a key for every replica and the cluster file naming them:
@@ -36,16 +34,12 @@ func Generate(hosts []string, ports []int, proto bulwark.Protocol) (bulwark.File
 		if err != nil {
 			return bulwark.File{}, nil, fmt.Errorf("testnet: %w", err)
 		}
-		pid, err := network.PeerIDOf(key.PublicKey())
+		keys[i] = key
+		e, err := bulwark.NewReplicaEntry(uint32(i), key.PublicKey(), hosts[i], port)
 		if err != nil {
 			return bulwark.File{}, nil, fmt.Errorf("testnet: %w", err)
 		}
-		keys[i] = key
-		p := strconv.Itoa(port)
-		f.Replicas = append(f.Replicas, bulwark.ReplicaEntry{
-			ID: uint32(i), PublicKey: key.PublicKey().Hex(), PeerID: pid.String(),
-			Addrs: []string{"/ip4/" + hosts[i] + "/tcp/" + p, "/ip4/" + hosts[i] + "/udp/" + p + "/quic-v1"},
-		})
+		f.Replicas = append(f.Replicas, e)
 	}
 	if _, err := bulwark.Validate(f); err != nil {
 		return bulwark.File{}, nil, fmt.Errorf("testnet: %w", err)
