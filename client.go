@@ -49,6 +49,19 @@ func (e *NoQuorumError) Error() string {
 
 func (e *NoQuorumError) Unwrap() error { return e.Err }
 
+// ErrRejected is what a refused operation's error matches (errors.Is): the
+// service's admission check (statemachine.Admitter) refused it before it
+// was ordered, and nothing was executed. The error is a *RejectedError.
+var ErrRejected = errors.New("operation rejected by the service")
+
+// RejectedError carries the service's reason for refusing an operation, as
+// f+1 replicas (one of them correct) reported it.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return fmt.Sprintf("%v: %s", ErrRejected, e.Reason) }
+
+func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
 // Client submits operations to a cluster over libp2p: many goroutines may
 // share one, each call taking a free session. Close it when done.
 type Client struct {
@@ -81,6 +94,7 @@ func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int,
 		// Resend after about half a second: soon enough for a dropped
 		// request, rare enough not to flood a cluster changing views.
 		RetransmitTicks: uint64(max(1, int(500*time.Millisecond/c.Tick()))),
+		FastReads:       !c.File.Protocol.OrderedReads,
 	})
 	if err != nil {
 		cancel()
@@ -89,24 +103,43 @@ func Dial(ctx context.Context, c *Cluster, key *crypto.PrivateKey, sessions int,
 	return &Client{inner: cl, host: host, cancel: cancel, n: c.N(), maxOp: c.MaxOperationSize(), cluster: c}, nil
 }
 
-// Do runs op and returns the result f+1 replicas agreed on. With readOnly
-// the operation is first tried without ordering, on 2f+1 matching replies
-// from executed state, and ordered if that does not complete; such a read
-// is not linearizable when a replica is Byzantine (see client.Session.Step),
-// so readers that need it order their reads (readOnly false).
+// Do orders op and returns its result: the one f+1 replicas agreed on, or
+// 2f+1 when the cluster has fast reads (see Read), so that no later read
+// can miss it.
 //
-// Errors: ErrOperationTooLarge (nothing sent), *NoQuorumError when ctx ends
-// first, ErrClientClosed once the client is closed.
-func (c *Client) Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error) {
+// Errors: ErrOperationTooLarge (nothing sent), *RejectedError (errors.Is
+// ErrRejected) when the service's admission check refused op,
+// *NoQuorumError when ctx ends first, ErrClientClosed once the client is
+// closed.
+func (c *Client) Do(ctx context.Context, op []byte) (client.Result, error) {
+	return c.do(ctx, op, false)
+}
+
+// Read runs op, which must not change the service's state (the service
+// answers it with Query), and returns a linearizable result: one that
+// reflects every operation completed before Read was called. On a cluster
+// with fast reads (the default; Protocol.OrderedReads off) it is answered
+// from the replicas' executed state without ordering, on 2f+1 matching
+// replies; if they do not agree (replicas at different points, or one
+// lying), or do not come within about half a second, it is ordered like a
+// write. Errors are Do's.
+func (c *Client) Read(ctx context.Context, op []byte) (client.Result, error) {
+	return c.do(ctx, op, true)
+}
+
+func (c *Client) do(ctx context.Context, op []byte, read bool) (client.Result, error) {
 	if len(op) > c.maxOp {
 		return client.Result{}, fmt.Errorf("%w: %d bytes, the cluster accepts at most %d", ErrOperationTooLarge, len(op), c.maxOp)
 	}
-	res, err := c.inner.Do(ctx, op, readOnly)
+	res, err := c.inner.Do(ctx, op, read)
 	if inc, ok := errors.AsType[*driver.IncompleteError](err); ok {
 		return res, &NoQuorumError{
 			Replicas: c.n, Connected: len(c.host.Stats().Connected),
 			Sent: inc.Sent, Replied: inc.Replied, Matched: inc.Matched, Need: inc.Need, Err: inc.Err,
 		}
+	}
+	if err == nil && res.Rejected {
+		return res, &RejectedError{Reason: string(res.Result)}
 	}
 	return res, err
 }

@@ -41,22 +41,22 @@ func TestClientErrorsAreTyped(t *testing.T) {
 	defer cl.Close()
 
 	start := time.Now()
-	_, err = cl.Do(t.Context(), make([]byte, pbft.DefaultMaxOperationSize+1), false)
+	_, err = cl.Do(t.Context(), make([]byte, pbft.DefaultMaxOperationSize+1))
 	if !errors.Is(err, bulwark.ErrOperationTooLarge) || time.Since(start) > time.Second {
 		t.Fatalf("an operation one byte over the limit: %v after %v, want ErrOperationTooLarge at once", err, time.Since(start))
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	_, err = cl.Do(ctx, []byte("op"), false)
+	_, err = cl.Do(ctx, []byte("op"))
 	nq, ok := errors.AsType[*bulwark.NoQuorumError](err)
 	if !ok || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("no replica running: %v, want a NoQuorumError wrapping the deadline", err)
 	}
-	if nq.Replicas != 4 || nq.Connected != 0 || !nq.Sent || nq.Replied != 0 || nq.Need != 2 {
-		t.Fatalf("no replica running: %+v, want 4 replicas, 0 connected, sent, 0 replies, 2 needed", *nq)
+	if nq.Replicas != 4 || nq.Connected != 0 || !nq.Sent || nq.Replied != 0 || nq.Need != 3 {
+		t.Fatalf("no replica running: %+v, want 4 replicas, 0 connected, sent, 0 replies, 3 needed (2f+1: the cluster has fast reads)", *nq)
 	}
-	if !strings.Contains(err.Error(), "0 of 4 replicas connected, 0 replied, 0 matching replies (need 2)") {
+	if !strings.Contains(err.Error(), "0 of 4 replicas connected, 0 replied, 0 matching replies (need 3)") {
 		t.Fatalf("error text %q lacks the counts", err)
 	}
 
@@ -64,7 +64,7 @@ func TestClientErrorsAreTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if _, err := cl.Do(t.Context(), []byte("op"), false); !errors.Is(err, bulwark.ErrClientClosed) {
+	if _, err := cl.Do(t.Context(), []byte("op")); !errors.Is(err, bulwark.ErrClientClosed) {
 		t.Fatalf("after Close: %v, want ErrClientClosed", err)
 	}
 }

@@ -55,7 +55,7 @@ func (f File) signingDomain() string {
 		d += "\x00service=" + f.Service.Name + "@" + f.Service.Version
 	}
 	p := f.Protocol
-	if p.MaxOperationSize != 0 || p.MaxSessions != 0 || p.MaxClientSessions != 0 || p.MaxReplyCacheBytes != 0 || p.ClientIdleSequences != 0 {
+	if p.MaxOperationSize != 0 || p.MaxSessions != 0 || p.MaxClientSessions != 0 || p.MaxReplyCacheBytes != 0 || p.ClientIdleSequences != 0 || p.OrderedReads {
 		b, _ := json.Marshal(p.withDefaults()) // a struct of numbers: cannot fail
 		sum := sha256.Sum256(b)
 		d += "\x00protocol=" + hex.EncodeToString(sum[:8])
@@ -122,6 +122,14 @@ type Protocol struct {
 	MaxClientSessions   int    `json:"max_client_sessions,omitempty"`
 	MaxReplyCacheBytes  int    `json:"max_reply_cache_bytes,omitempty"`
 	ClientIdleSequences uint64 `json:"client_idle_sequences,omitempty"`
+	// OrderedReads turns the fast read path off: every read is ordered like
+	// a write, and every operation completes on f+1 matching replies. By
+	// default reads go unordered, answered from executed state, and then
+	// reads and writes alike complete on 2f+1 matching replies: the rule
+	// that keeps fast reads linearizable when f replicas lie (see
+	// client.Config.FastReads). All clients must follow the same rule, so
+	// it is part of the signing domain like the limits above.
+	OrderedReads bool `json:"ordered_reads,omitempty"`
 }
 
 // DefaultProtocol is what a new testnet gets.

@@ -89,7 +89,7 @@ func TestWrongServiceIsNamedInTheLog(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatalf("after %d operations, no divergence logged by the null replica; its log:\n%s", i, logs.String())
 		}
-		if _, err := cl.Do(ctx, kv.EncodePut(fmt.Appendf(nil, "k%d", i), []byte("v")), false); err != nil {
+		if _, err := cl.Do(ctx, kv.EncodePut(fmt.Appendf(nil, "k%d", i), []byte("v"))); err != nil {
 			t.Fatal(err)
 		}
 	}

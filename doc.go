@@ -20,11 +20,14 @@
 //  4. On each replica's machine, StartReplica with its id, key, data
 //     directory and service; Stop it to shut down.
 //  5. Dial the cluster with a client key and submit operations with
-//     Client.Do; Client.Status asks every replica how far it is.
+//     Client.Do (ordered) and Client.Read (linearizable, and unordered when
+//     2f+1 replicas agree); Client.Status asks every replica how far it is.
 //
 // Errors callers branch on are typed: ErrOperationTooLarge (nothing was
 // sent), *NoQuorumError (the context ended first; it says how many replicas
-// were connected, replied and agreed), ErrClientClosed.
+// were connected, replied and agreed), *RejectedError (errors.Is
+// ErrRejected: the service's admission check refused the operation),
+// ErrClientClosed.
 //
 // The cluster file (File) is JSON: cluster_id; replicas, in id order, each
 // with id, public_key (hex ed25519), peer_id and addrs; protocol, with

@@ -75,10 +75,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer client.Close()
-	if _, err := client.Do(ctx, kv.EncodePut([]byte("greeting"), []byte("hello")), false); err != nil {
+	if _, err := client.Do(ctx, kv.EncodePut([]byte("greeting"), []byte("hello"))); err != nil {
 		log.Fatal(err)
 	}
-	res, err := client.Do(ctx, kv.EncodeGet([]byte("greeting")), false)
+	res, err := client.Read(ctx, kv.EncodeGet([]byte("greeting")))
 	if err != nil {
 		log.Fatal(err)
 	}

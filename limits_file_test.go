@@ -54,7 +54,7 @@ func TestValidityLimitsLiveInTheClusterFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if _, err := cl.Do(t.Context(), make([]byte, 1001), false); !errors.Is(err, bulwark.ErrOperationTooLarge) {
+	if _, err := cl.Do(t.Context(), make([]byte, 1001)); !errors.Is(err, bulwark.ErrOperationTooLarge) {
 		t.Fatalf("1001 bytes under a 1000-byte limit: %v", err)
 	}
 

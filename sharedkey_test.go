@@ -37,7 +37,7 @@ func TestClientsSharingAKey(t *testing.T) {
 				for i := range ops / 4 {
 					k := fmt.Appendf(nil, "p%d-w%d-%d", p, w, i)
 					octx, ocancel := context.WithTimeout(ctx, 10*time.Second)
-					_, err := cl.Do(octx, kv.EncodePut(k, []byte("v")), false)
+					_, err := cl.Do(octx, kv.EncodePut(k, []byte("v")))
 					ocancel()
 					if err != nil {
 						t.Errorf("client %d: put %s: %v", p, k, err)

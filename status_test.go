@@ -67,7 +67,7 @@ func TestClientStatus(t *testing.T) {
 	}
 	defer cl.Close()
 	for i := range 3 {
-		if _, err := cl.Do(ctx, kv.EncodePut([]byte{'k', byte(i)}, []byte("v")), false); err != nil {
+		if _, err := cl.Do(ctx, kv.EncodePut([]byte{'k', byte(i)}, []byte("v"))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,7 +102,7 @@ func TestClientStatus(t *testing.T) {
 		}
 	}
 	// The client still works after a status round.
-	if _, err := cl.Do(ctx, kv.EncodeGet([]byte{'k', 0}), false); err != nil {
+	if _, err := cl.Do(ctx, kv.EncodeGet([]byte{'k', 0})); err != nil {
 		t.Fatal(err)
 	}
 }

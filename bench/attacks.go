@@ -254,7 +254,7 @@ func (a *Attack) requestLoop(ctx context.Context, cl *bulwark.Client, session in
 		a.sent.Add(1)
 		octx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 		begin := time.Now()
-		res, err := cl.Do(octx, op, false)
+		res, err := cl.Do(octx, op)
 		took := time.Since(begin)
 		cancel()
 		if ctx.Err() != nil {

@@ -66,7 +66,7 @@ func (w *workload) run(ctx context.Context, cl *bulwark.Client, index uint64) {
 		op, check := w.next(rng, payload)
 		octx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 		begin := time.Now()
-		res, err := cl.Do(octx, op, false)
+		res, err := cl.Do(octx, op)
 		end := time.Now()
 		cancel()
 		if ctx.Err() != nil {

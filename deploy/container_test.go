@@ -414,9 +414,13 @@ func (w *workload) check(ctx context.Context, what string, op []byte, readOnly b
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := w.cl.Do(ctx, op, readOnly)
+	call := w.cl.Do
+	if readOnly {
+		call = w.cl.Read
+	}
+	res, err := call(ctx, op)
 	if err != nil {
-		w.t.Fatalf("%s: no f+1 matching replies after %v: %v", what, time.Since(start).Round(time.Millisecond), err)
+		w.t.Fatalf("%s: no quorum of matching replies after %v: %v", what, time.Since(start).Round(time.Millisecond), err)
 	}
 	got, err := kv.DecodeResult(res.Result)
 	if err != nil {

@@ -21,12 +21,13 @@ var (
 	ErrQueueFull          = errors.New("request queue full")
 	ErrUnauthenticRequest = errors.New("request neither held from its client nor validly signed")
 	ErrRefused            = errors.New("operation refused by the service's admission check")
+	ErrReadBehind         = errors.New("read-only request while behind what this replica executed before restarting")
 )
 
 var dropReasons = []error{
 	ErrMalformed, ErrSenderMismatch, ErrBadSignature, ErrWrongView, ErrNotPrimary,
 	ErrOutsideWindow, ErrConflict, ErrDigestMismatch, ErrStaleTimestamp, ErrQueueFull,
-	ErrUnauthenticRequest, ErrRefused,
+	ErrUnauthenticRequest, ErrRefused, ErrReadBehind,
 }
 
 // Stats are a replica's counters. They are part of no protocol decision.

@@ -21,8 +21,14 @@ type Replica struct {
 	low      uint64 // h, the last stable checkpoint
 	prevLow  uint64 // the stable checkpoint before low
 	lastExec uint64 // the last executed sequence number
-	nextSeq  uint64 // at the primary: the last sequence number assigned
-	ticks    uint64
+	// readFence: after a restart, the highest sequence number the replica
+	// had sent its own commit for, so possibly executed and answered
+	// clients about. Executed batches are not synced (peers resend them),
+	// so a power cut can leave its state below what it replied; it answers
+	// no read until it executed this far again (see onReadOnly).
+	readFence uint64
+	nextSeq   uint64 // at the primary: the last sequence number assigned
+	ticks     uint64
 	// diverged is the latest checkpoint whose 2f+1 digest differed from
 	// this replica's, divergences how many did.
 	diverged    *Divergence

@@ -297,11 +297,19 @@ func (r *Replica) sendReply(rep *wire.Reply) {
 	})
 }
 
-// onReadOnly answers a read-only request at once from the executed state;
-// the client needs 2f+1 matching replies, else it retries it ordered.
+// onReadOnly answers a read-only request at once from the executed state
+// (never a tentative one); the client needs 2f+1 matching replies, else it
+// orders the read. The client's argument for linearizability (docs/design.md,
+// section 6) needs every correct replica that answered a write to answer
+// later reads from a state that includes it, across a power cut too: a
+// restarted replica stays silent until it executed as far as it had
+// committed (readFence).
 func (r *Replica) onReadOnly(from From, req *wire.Request) error {
 	if !from.isClient() {
 		return r.drop(ErrMalformed, "read-only requests are not forwarded")
+	}
+	if r.lastExec < r.readFence {
+		return r.drop(ErrReadBehind, "executed %d of the %d it had committed", r.lastExec, r.readFence)
 	}
 	if r.refuse(req) {
 		return nil

@@ -55,6 +55,9 @@ func Restart(cfg Config, d Durable) (*Replica, error) {
 	}
 	for _, m := range d.Log {
 		r.restoreMessage(m)
+		if cm := m.GetCommit(); cm != nil && cm.GetReplica() == r.cfg.ID {
+			r.readFence = max(r.readFence, cm.GetSequence())
+		}
 	}
 	for _, pc := range d.Prepared {
 		// Older versions stored certificates with their batches; a

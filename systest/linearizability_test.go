@@ -192,10 +192,11 @@ func (h *kvHistory) newClient() int {
 	return h.clients - 1
 }
 
-// kvClient is a client that runs an operation until f+1 replicas agree
-// (2f+1 for read-only ones): a bulwark.Client, or a driver.Client in-process.
+// kvClient is a client that runs an operation until enough replicas agree:
+// a bulwark.Client, or a driver.Client in-process (driverKV).
 type kvClient interface {
-	Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error)
+	Do(ctx context.Context, op []byte) (client.Result, error)
+	Read(ctx context.Context, op []byte) (client.Result, error)
 }
 
 // do runs in through cl and records it; it returns the output.
@@ -203,7 +204,11 @@ func (h *kvHistory) do(ctx context.Context, cl kvClient, clientID int, in kvInpu
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	call := h.now()
-	res, err := cl.Do(octx, in.op(), in.readOnly)
+	run := cl.Do
+	if in.readOnly {
+		run = cl.Read
+	}
+	res, err := run(octx, in.op())
 	ret := h.now()
 	out := kvOutput{unknown: err != nil}
 	if err == nil {

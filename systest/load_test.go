@@ -46,7 +46,7 @@ func startPuts(ctx context.Context, c *bulwark.Cluster, clients, sessions int) (
 
 func (l *putLoad) worker(ctx context.Context, cl *bulwark.Client, name string) {
 	for i := 0; ; i++ {
-		res, err := cl.Do(ctx, kv.EncodePut(fmt.Appendf(nil, "%s-%d", name, i%100), fmt.Append(nil, i)), false)
+		res, err := cl.Do(ctx, kv.EncodePut(fmt.Appendf(nil, "%s-%d", name, i%100), fmt.Append(nil, i)))
 		if ctx.Err() != nil {
 			return
 		}

@@ -281,7 +281,11 @@ func (pc *procCluster) dial(ctx context.Context, sessions int) *bulwark.Client {
 // kvDo runs one key-value operation through a Go client and decodes the
 // agreed result.
 func kvDo(ctx context.Context, cl *bulwark.Client, op []byte, readOnly bool) (kv.Result, error) {
-	res, err := cl.Do(ctx, op, readOnly)
+	call := cl.Do
+	if readOnly {
+		call = cl.Read
+	}
+	res, err := call(ctx, op)
 	if err != nil {
 		return kv.Result{}, err
 	}

@@ -192,7 +192,7 @@ func TestReplicaAndClientCommands(t *testing.T) {
 	}
 	start := time.Now()
 	_, err = run(ctx, "client", "--cluster", other, "--timeout", "500ms", "get", "k")
-	if err == nil || err.Error() != "no f+1 matching replies within 500ms" {
+	if err == nil || err.Error() != "no 2f+1 matching replies within 500ms" {
 		t.Fatalf("unreachable cluster: %v", err)
 	}
 	if time.Since(start) > 5*time.Second {

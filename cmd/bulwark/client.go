@@ -17,28 +17,22 @@ func newClientCmd() *cobra.Command {
 	var (
 		clusterPath, keyPath, logLevel string
 		timeout                        time.Duration
-		fastRead                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "client --cluster FILE [--key FILE] [--timeout 10s] put K V | get K | del K | cas K OLD NEW",
 		Short: "Run one key-value operation against a cluster",
-		Long: "client sends one operation to every replica and exits 0 once f+1 replicas agree on\n" +
-			"the result: put and del print \"ok\"; get prints the value (an empty line for a missing\n" +
-			"key); cas prints \"swapped\" when the value was OLD and is now NEW, else \"unchanged\".\n" +
-			"Without --key a fresh key is used. Exits non-zero when no f+1 matching replies come\n" +
-			"within --timeout.",
+		Long: "client sends one operation to every replica and exits 0 once enough replicas agree\n" +
+			"on the result (f+1; 2f+1 on a cluster with fast reads, the default, whose gets are\n" +
+			"answered without ordering yet linearizable): put and del print \"ok\"; get prints the\n" +
+			"value (an empty line for a missing key); cas prints \"swapped\" when the value was OLD\n" +
+			"and is now NEW, else \"unchanged\". Without --key a fresh key is used. Exits non-zero\n" +
+			"when no quorum of matching replies comes within --timeout.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op, readOnly, err := parseKVOp(args)
 			if err != nil {
 				return err
 			}
-			// The read-only path answers from 2f+1 replicas' executed state
-			// without ordering. Writes complete on f+1 replies, so with a
-			// Byzantine replica among them such a read can miss a completed
-			// write (PBFT's read-only optimisation needs 2f+1 replies for
-			// writes too, TOCS 2002 §5.1.3): gets are ordered unless asked.
-			readOnly = readOnly && fastRead
 			c, logger, err := openCluster(clusterPath, logLevel)
 			if err != nil {
 				return err
@@ -59,9 +53,13 @@ func newClientCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			res, err := cl.Do(ctx, op, readOnly)
-			if errors.Is(err, context.DeadlineExceeded) {
-				return fmt.Errorf("no f+1 matching replies within %v", timeout)
+			do := cl.Do
+			if readOnly {
+				do = cl.Read // linearizable, unordered when the cluster allows
+			}
+			res, err := do(ctx, op)
+			if nq, ok := errors.AsType[*bulwark.NoQuorumError](err); ok {
+				return fmt.Errorf("no %s matching replies within %v", quorumName(nq.Need, nq.Replicas), timeout)
 			}
 			if err != nil {
 				return fmt.Errorf("client: %w", err)
@@ -76,9 +74,7 @@ func newClientCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&clusterPath, "cluster", "", "cluster file (cluster.json)")
 	cmd.Flags().StringVar(&keyPath, "key", "", "client private key file (default: a fresh key)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for f+1 matching replies")
-	cmd.Flags().BoolVar(&fastRead, "read-only", false, "get without ordering, from 2f+1 matching replies (faster; may miss a\n"+
-		"write completed on the word of a Byzantine replica)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for matching replies")
 	cmd.Flags().StringVar(&logLevel, "log-level", "error", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -125,4 +121,16 @@ func formatKVResult(verb string, raw []byte) (string, error) {
 		return r.Status.String(), nil
 	}
 	return "", fmt.Errorf("%s: unexpected result status %v", verb, r.Status)
+}
+
+// quorumName says need, a number of matching replies out of n replicas,
+// the way the protocol speaks of it.
+func quorumName(need, n int) string {
+	switch f := (n - 1) / 3; need {
+	case f + 1:
+		return "f+1"
+	case 2*f + 1:
+		return "2f+1"
+	}
+	return fmt.Sprint(need)
 }

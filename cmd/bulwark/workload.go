@@ -86,7 +86,7 @@ func (wl *workload) worker(ctx context.Context, cl *bulwark.Client, name string)
 	defer wl.wg.Done()
 	for i := 0; ; i++ {
 		start := time.Now()
-		res, err := cl.Do(ctx, kv.EncodePut([]byte(fmt.Sprintf("%s-%d", name, i%100)), []byte(fmt.Sprint(i))), false)
+		res, err := cl.Do(ctx, kv.EncodePut([]byte(fmt.Sprintf("%s-%d", name, i%100)), []byte(fmt.Sprint(i))))
 		if ctx.Err() != nil {
 			return
 		}

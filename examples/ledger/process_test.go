@@ -82,7 +82,7 @@ func TestReplicaProcesses(t *testing.T) {
 
 	restart := time.Now()
 	sts, err := waitConverged(ctx, observer, c.N(), func(ctx context.Context) error {
-		_, err := observer.Do(ctx, ledger.EncodeSupply(), false)
+		_, err := observer.Do(ctx, ledger.EncodeSupply())
 		return err
 	})
 	if err != nil {

@@ -40,6 +40,9 @@ type ClientConfig struct {
 	// pbft.DefaultMaxSessions). The client's sessions take a random range
 	// of it, so that processes sharing one client key do not collide.
 	SessionSpace uint64
+	// FastReads: reads go unordered and every operation completes on 2f+1
+	// matching replies (see client.Config).
+	FastReads bool
 }
 
 // DefaultMaxOutstandingBytes is half the bytes a replica holds for one
@@ -131,6 +134,7 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		s, err := client.NewSession(client.Config{
 			ClusterID: cfg.ClusterID, Replicas: cfg.Replicas, Unreplicated: cfg.Unreplicated, Signer: cfg.Signer,
 			Session: c.base + uint64(i), FirstTimestamp: first, RetransmitTicks: cfg.RetransmitTicks,
+			FastReads: cfg.FastReads,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("client: %w", err)
@@ -142,9 +146,9 @@ func StartClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// Do runs op (read-only ones without ordering, falling back to ordered) and
-// returns the result f+1 replicas agreed on (2f+1 for read-only). Read-only
-// results may be stale when a replica is Byzantine; see client.Session.Step.
+// Do runs op and returns the result enough replicas agreed on (see
+// client.Session.Step): with FastReads a read goes unordered first and is
+// ordered if its replies do not agree.
 func (c *Client) Do(ctx context.Context, op []byte, readOnly bool) (client.Result, error) {
 	cl := &call{op: op, readOnly: readOnly, result: make(chan client.Result, 1)}
 	select {
@@ -215,6 +219,9 @@ func (c *Client) onReply(m pbft.Inbound) {
 	}
 	i := int(rep.GetSession() - c.base)
 	res, ok := c.sessions[i].Step(uint32(m.From.Replica), rep)
+	if req := c.sessions[i].Resend(); req != nil {
+		c.broadcast(req) // a read that could not complete unordered
+	}
 	if c.waiting[i] == nil {
 		return
 	}

@@ -34,6 +34,14 @@ type Config struct {
 	// RetransmitTicks is how many ticks pass before an unanswered request is
 	// sent again (read-only requests are then retried as ordered ones).
 	RetransmitTicks uint64
+	// FastReads: the cluster answers read-only requests from executed
+	// state, without ordering them. A read then needs 2f+1 matching replies
+	// and so does every write, so that any read's quorum meets any earlier
+	// write's in f+1 replicas, one of them correct (TOCS 2002 §5.1.3; the
+	// argument is in docs/design.md). Every client of the cluster must agree
+	// on it, which is why it comes from the cluster file. Without it every
+	// operation is ordered and completes on f+1 matching replies.
+	FastReads bool
 }
 
 // ErrBusy is returned by Submit while a request is outstanding.
@@ -62,6 +70,9 @@ type Session struct {
 	resends  uint64
 	tries    uint // retransmissions of the outstanding request
 	accepted uint64
+	// resend is the ordered request a read that cannot complete on the
+	// fast path became, until Resend hands it out.
+	resend *wire.Request
 }
 
 // maxBackoff caps the doubling of the retransmission timeout: 2^2 = 4
@@ -84,12 +95,25 @@ func NewSession(cfg Config) (*Session, error) {
 }
 
 // Submit starts op and returns the signed request to send to every replica.
+// A read (readOnly) goes without ordering when the cluster has FastReads,
+// and is ordered like any operation otherwise.
 func (s *Session) Submit(op []byte, readOnly bool) (*wire.Request, error) {
 	if s.req != nil {
 		return nil, ErrBusy
 	}
-	s.start(op, readOnly)
+	s.start(op, readOnly && s.cfg.FastReads)
 	return s.req, nil
+}
+
+// need is how many matching replies accept a result for the outstanding
+// request: a refusal by the service's admission check is deterministic, so
+// f+1 (one of them correct) suffice; a result read from executed state
+// takes 2f+1, and so does a write when reads may take the fast path.
+func (s *Session) need(rejected bool) int {
+	if rejected || !s.cfg.FastReads {
+		return s.f + 1
+	}
+	return 2*s.f + 1
 }
 
 // AdvanceTo raises the next timestamp to at least ts (a real client passes
@@ -115,13 +139,10 @@ func (s *Session) start(op []byte, readOnly bool) {
 
 // Step takes a reply that arrived from replica id over its authenticated
 // stream. It returns the result once enough distinct replicas sent the same
-// result for the outstanding timestamp: f+1 for ordered requests (one of them
-// is correct), 2f+1 for read-only ones. A read-only result is what 2f+1
-// replicas had executed, so it is linearizable against crashes but not
-// against a Byzantine replica: a write that completed on the replies of f+1
-// replicas, one of them faulty, may have been executed by only one correct
-// replica, which the read's quorum can miss (TOCS 2002 §5.1.3 requires 2f+1
-// replies for writes too; reproduced by systest TestReadOnlyStaleRead).
+// result for the outstanding timestamp (see need). A read whose replies can
+// no longer agree (they differ, because the replicas are at different
+// points of the log or one lies) becomes an ordered request at once, which
+// Resend hands out.
 func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	if s.req == nil || int(from) >= s.cfg.Replicas || rep.GetReplica() != from ||
 		rep.GetTimestamp() != s.req.GetTimestamp() || rep.GetSession() != s.req.GetSession() ||
@@ -130,10 +151,7 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 		return Result{}, false
 	}
 	s.replies[from] = rep
-	need := s.f + 1
-	if s.req.GetReadOnly() && !rep.GetRejected() {
-		need = 2*s.f + 1 // a refusal is deterministic: f+1 include a correct replica's
-	}
+	need := s.need(rep.GetRejected())
 	n, view := 0, uint64(0)
 	for _, r := range s.replies {
 		if r != nil && bytes.Equal(r.GetResult(), rep.GetResult()) && r.GetRejected() == rep.GetRejected() {
@@ -144,6 +162,9 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 		}
 	}
 	if n < need {
+		if s.req.GetReadOnly() && !s.fastReadPossible() {
+			s.fallBack()
+		}
 		return Result{}, false
 	}
 	// At least one of the matching replicas is correct, so the cluster has
@@ -174,11 +195,37 @@ func (s *Session) Tick() *wire.Request {
 	s.tries++
 	s.resends++
 	if s.req.GetReadOnly() {
-		op := s.req.GetOperation()
-		s.req = nil
-		s.start(op, false)
+		s.fallBack()
+		s.resend = nil // returned here instead
 	}
 	return s.req
+}
+
+// fallBack turns the outstanding read into an ordered request with a fresh
+// timestamp, to be sent to every replica (Resend). Ordering is what any
+// write goes through: a primary that does not order it is suspected by the
+// backups that received it, as for a write, so a faulty primary cannot
+// block the read for longer than it could block a write.
+func (s *Session) fallBack() {
+	op := s.req.GetOperation()
+	s.req = nil
+	s.start(op, false)
+	s.resend = s.req
+}
+
+// fastReadPossible reports whether the outstanding read can still gather
+// the matching replies it needs from the replicas that have not answered.
+func (s *Session) fastReadPossible() bool {
+	replied, matched, need := s.Progress()
+	return matched+s.cfg.Replicas-replied >= need
+}
+
+// Resend returns, once, the ordered request a read fell back to in Step;
+// the caller sends it to every replica. Nil when there is none.
+func (s *Session) Resend() *wire.Request {
+	req := s.resend
+	s.resend = nil
+	return req
 }
 
 // Outstanding is the request awaiting replies, or nil.
@@ -194,12 +241,9 @@ func (s *Session) Retransmissions() uint64 { return s.resends }
 // and the largest number of them that agree, against the number needed:
 // what a caller that gives up can say about why.
 func (s *Session) Progress() (replied, matched, need int) {
-	need = s.f + 1
+	need = s.need(false)
 	if s.req == nil {
 		return 0, 0, need
-	}
-	if s.req.GetReadOnly() {
-		need = 2*s.f + 1
 	}
 	for i, r := range s.replies {
 		if r == nil {

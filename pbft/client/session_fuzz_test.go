@@ -13,15 +13,17 @@ import (
 // arrive from arbitrary replicas: well-formed ones for the request with one
 // of a few results (so quorums form), and arbitrary decoded Reply messages.
 // The session never panics, and accepts a result only once f+1 distinct
-// replicas (2f+1 for a read-only request) sent exactly that result for its
-// request, each counted once.
+// replicas (2f+1 for every operation of a cluster with fast reads, but
+// f+1 for a refusal) sent exactly that result for its request, each
+// counted once.
 //
 // Input: [flags] then ops, each [from][kind][...]: kind even is a reply for
 // the request with result kind/2%4 and view [view]; kind odd is [len][len
 // bytes of an encoded Reply].
 func FuzzSessionStep(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 1, 0, 1, 2, 0, 1})                            // two matching: accepted at f+1
-	f.Add([]byte{1, 0, 0, 1, 1, 0, 1, 2, 0, 1, 3, 2, 9})                   // read-only: 2f+1 needed
+	f.Add([]byte{3, 0, 0, 1, 1, 0, 1, 2, 0, 1, 3, 2, 9})                   // read-only: 2f+1 needed
+	f.Add([]byte{2, 0, 0, 1, 1, 0, 1, 2, 0, 1, 3, 2, 9})                   // a write of a fast-read cluster: 2f+1 needed
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 1, 1, 2, 1, 2, 4, 1})                   // a duplicate, then a different result
 	f.Add([]byte{0, 7, 0, 1, 1, 1, 4, 0x28, 1, 0x30, 9, 2, 0, 1, 0, 1, 1}) // unknown replica, a raw reply
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -29,18 +31,18 @@ func FuzzSessionStep(f *testing.F) {
 			return
 		}
 		const n = 4
-		s, err := NewSession(Config{ClusterID: "fuzz", Replicas: n, Signer: scheme.NewSigner("fuzz-client"), Session: 2, FirstTimestamp: 100})
+		fast := data[0]&2 == 2
+		s, err := NewSession(Config{ClusterID: "fuzz", Replicas: n, Signer: scheme.NewSigner("fuzz-client"), Session: 2, FirstTimestamp: 100,
+			FastReads: fast})
 		if err != nil {
 			t.Fatal(err)
 		}
-		readOnly := data[0]&1 == 1
-		req, err := s.Submit([]byte("op"), readOnly)
+		req, err := s.Submit([]byte("op"), data[0]&1 == 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		need := 2
-		if readOnly {
-			need = 3
+		if req.GetReadOnly() != (data[0]&1 == 1 && fast) {
+			t.Fatalf("read-only %v with fast reads %v", req.GetReadOnly(), fast)
 		}
 		// What the session was given that counts: the first reply of each
 		// replica for the request.
@@ -79,9 +81,13 @@ func FuzzSessionStep(f *testing.F) {
 			}
 			matching := 0
 			for _, r := range first {
-				if bytes.Equal(r.GetResult(), res.Result) {
+				if bytes.Equal(r.GetResult(), res.Result) && r.GetRejected() == res.Rejected {
 					matching++
 				}
+			}
+			need := 2 // f+1
+			if fast && !res.Rejected {
+				need = 3 // 2f+1: reads and writes alike
 			}
 			if matching < need {
 				t.Fatalf("accepted %x backed by %d replicas, %d needed", res.Result, matching, need)

@@ -10,11 +10,15 @@ import (
 
 var scheme = cryptotest.NewScheme(1)
 
-func newSession(t *testing.T) *Session {
+// newSession is a session of a cluster without fast reads: every operation
+// ordered, accepted on f+1 matching replies.
+func newSession(t *testing.T) *Session { return newSessionOf(t, false) }
+
+func newSessionOf(t *testing.T, fastReads bool) *Session {
 	t.Helper()
 	s, err := NewSession(Config{
 		ClusterID: "test", Replicas: 4, Signer: scheme.NewSigner("c"),
-		Session: 3, FirstTimestamp: 10, RetransmitTicks: 5,
+		Session: 3, FirstTimestamp: 10, RetransmitTicks: 5, FastReads: fastReads,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +86,11 @@ func TestAcceptsOnlyFPlusOneMatchingFromDistinctReplicas(t *testing.T) {
 }
 
 func TestReadOnlyNeedsTwoFPlusOneThenFallsBackToOrdered(t *testing.T) {
-	s := newSession(t)
+	s := newSessionOf(t, true)
 	req, _ := s.Submit([]byte("get"), true)
+	if !req.GetReadOnly() {
+		t.Fatal("a read on a cluster with fast reads was ordered")
+	}
 	s.Step(0, replyTo(req, 0, 0, "v"))
 	if _, ok := s.Step(1, replyTo(req, 1, 0, "v")); ok {
 		t.Fatal("read-only accepted with f+1 replies")
@@ -95,12 +102,82 @@ func TestReadOnlyNeedsTwoFPlusOneThenFallsBackToOrdered(t *testing.T) {
 	if resend == nil || resend.GetReadOnly() || resend.GetTimestamp() <= req.GetTimestamp() {
 		t.Fatalf("after the timeout got %+v, want an ordered retry with a fresh timestamp", resend)
 	}
-	s2 := newSession(t)
+	if r := s.Resend(); r != nil {
+		t.Fatalf("the timeout's retry was also left for Resend: %+v", r)
+	}
+	s2 := newSessionOf(t, true)
 	req2, _ := s2.Submit([]byte("get"), true)
 	for i := range uint32(3) {
 		if _, ok := s2.Step(i, replyTo(req2, i, 0, "v")); ok != (i == 2) {
 			t.Fatalf("reply %d: accepted=%v", i, ok)
 		}
+	}
+}
+
+// TestReadFallsBackAsSoonAsItsRepliesCannotAgree: once so many replies
+// differ that 2f+1 can no longer match, the read is ordered at once, not
+// after the retransmission timeout.
+func TestReadFallsBackAsSoonAsItsRepliesCannotAgree(t *testing.T) {
+	s := newSessionOf(t, true)
+	req, _ := s.Submit([]byte("get"), true)
+	s.Step(0, replyTo(req, 0, 0, "new"))
+	if _, ok := s.Step(1, replyTo(req, 1, 0, "old")); ok || s.Resend() != nil {
+		t.Fatal("fell back while 2f+1 could still agree (2 replicas have not answered)")
+	}
+	if _, ok := s.Step(2, replyTo(req, 2, 0, "new")); ok {
+		t.Fatal("accepted a read on 2 matching replies")
+	}
+	if r := s.Resend(); r != nil {
+		t.Fatal("fell back while the last replica could still make 3 match")
+	}
+	s.Step(3, replyTo(req, 3, 0, "old"))
+	ordered := s.Resend()
+	if ordered == nil || ordered.GetReadOnly() || ordered.GetTimestamp() <= req.GetTimestamp() || s.Outstanding() != ordered {
+		t.Fatalf("after 2 and 2 differing replies: resend %+v, want the read ordered with a fresh timestamp", ordered)
+	}
+	if s.Resend() != nil {
+		t.Fatal("Resend handed out the ordered request twice")
+	}
+	// The ordered read, as every operation of a fast-read cluster, needs
+	// 2f+1 matching replies.
+	for i := range uint32(3) {
+		if _, ok := s.Step(i, replyTo(ordered, i, 0, "new")); ok != (i == 2) {
+			t.Fatalf("ordered read, reply %d: accepted=%v", i, ok)
+		}
+	}
+}
+
+// TestWritesNeedTwoFPlusOneWhenReadsAreFast: a write accepted on f+1
+// replies, one of them a Byzantine replica's, may have been executed by one
+// correct replica only, which a read's 2f+1 can miss.
+func TestWritesNeedTwoFPlusOneWhenReadsAreFast(t *testing.T) {
+	s := newSessionOf(t, true)
+	req, _ := s.Submit([]byte("put"), false)
+	for i := range uint32(3) {
+		if _, ok := s.Step(i, replyTo(req, i, 0, "ok")); ok != (i == 2) {
+			t.Fatalf("write, reply %d: accepted=%v, want only at the third", i, ok)
+		}
+	}
+	// A refusal by the admission check is deterministic: f+1 suffice.
+	req, _ = s.Submit([]byte("bad"), false)
+	for i := range uint32(2) {
+		rep := replyTo(req, i, 0, "refused")
+		rep.Rejected = true
+		if res, ok := s.Step(i, rep); ok != (i == 1) || ok && !res.Rejected {
+			t.Fatalf("refusal, reply %d: accepted=%v %+v", i, ok, res)
+		}
+	}
+}
+
+func TestReadsAreOrderedWithoutFastReads(t *testing.T) {
+	s := newSession(t)
+	req, _ := s.Submit([]byte("get"), true)
+	if req.GetReadOnly() {
+		t.Fatal("a read went unordered on a cluster without fast reads")
+	}
+	s.Step(0, replyTo(req, 0, 0, "v"))
+	if _, ok := s.Step(1, replyTo(req, 1, 0, "v")); !ok {
+		t.Fatal("an ordered read of a cluster without fast reads was not accepted on f+1")
 	}
 }
 

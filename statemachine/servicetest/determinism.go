@@ -101,3 +101,39 @@ func (s suite) admitIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// refusedOpsChangeNothing: an operation the admission check refuses never
+// reaches Apply at a correct replica, but one a faulty primary slipped
+// through, or one admitted under an earlier version, must still leave the
+// state unchanged (an error result, as Apply's contract says of refused
+// ops): Admit is a check of what Apply would refuse, made early.
+func (s suite) refusedOpsChangeNothing(t *testing.T) {
+	svc := s.newService()
+	adm, ok := svc.(statemachine.Admission)
+	if !ok {
+		t.Skip("the service has no admission check")
+	}
+	applyAll(t, svc, 1, s.batches(8, numBatches))
+	seq := uint64(numBatches + 1)
+	r := newRand(9)
+	refused := 0
+	for i := range 400 {
+		op := s.genOps(r)
+		if i%2 == 0 {
+			op = mangle(r, op)
+		}
+		client := clientOf(i)
+		if adm.Admit(client, bytes.Clone(op)) == nil {
+			continue
+		}
+		refused++
+		before := fingerprintOf(t, svc)
+		res := svc.Apply(seq, []statemachine.Op{{Client: bytes.Clone(client), Data: op}})
+		seq++
+		if len(res) != 1 {
+			t.Fatalf("Apply of one refused op: %d results", len(res))
+		}
+		sameState(t, fmt.Sprintf("after applying op %d, which Admit refused", i), fingerprintOf(t, svc), before)
+	}
+	t.Logf("%d of 400 operations refused by Admit, each applied without effect", refused)
+}

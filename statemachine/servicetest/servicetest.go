@@ -37,6 +37,7 @@ func Run(t *testing.T, newService func() statemachine.Service, genOps func(r *ra
 	t.Run("RestoreRejectsCorrupt", s.restoreRejectsCorrupt)
 	t.Run("MalformedOps", s.malformedOps)
 	t.Run("AdmitIsDeterministic", s.admitIsDeterministic)
+	t.Run("RefusedOpsChangeNothing", s.refusedOpsChangeNothing)
 }
 
 type suite struct {
@@ -77,6 +78,19 @@ func cloneBatch(ops [][]byte) [][]byte {
 // clients are the client keys the suite's operations come from, in turn:
 // services that authorise by sender see several.
 var clients = [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)}
+
+// ClientKeys returns (copies of) the client keys the suite's operations
+// come from: Apply's i-th op of a batch is sent by ClientKeys()[i%3]. A
+// generator of a service that authorises by sender can name them, so that
+// some of its operations are ones their sender may issue (an owner debiting
+// its own account) and others are not.
+func ClientKeys() [][]byte {
+	out := make([][]byte, len(clients))
+	for i, c := range clients {
+		out[i] = bytes.Clone(c)
+	}
+	return out
+}
 
 func clientOf(i int) []byte { return clients[i%len(clients)] }
 
