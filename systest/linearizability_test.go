@@ -432,25 +432,30 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	bin := buildBulwark(t, t.TempDir())
 	for _, tc := range []struct {
-		fault string
-		id    int
+		name, fault string
+		n, id       int
+		killPrimary bool
 	}{
-		{"wrong-result", 1}, // lies in every reply, read-only ones too
-		{"silent", 2},       // a read-only get needs all three others to agree
-		{"equivocate", 0},   // the primary: a view change follows
+		{"wrong-result", "wrong-result", 4, 1, false}, // lies in every reply, read-only ones too
+		{"silent", "silent", 4, 2, false},             // a read-only get needs all three others to agree
+		{"equivocate", "equivocate", 4, 0, false},     // the primary: a view change follows
+		// f = 2: a liar, and the primary SIGKILLed halfway. Reads and
+		// writes then need all five other replicas but the liar, through
+		// the view change.
+		{"wrong-result+kill-primary", "wrong-result", 7, 1, true},
 	} {
-		t.Run(tc.fault, func(t *testing.T) { testLinearizableUnderFault(t, bin, tc.fault, tc.id) })
+		t.Run(tc.name, func(t *testing.T) { testLinearizableUnderFault(t, bin, tc.fault, tc.n, tc.id, tc.killPrimary) })
 	}
 }
 
-func testLinearizableUnderFault(t *testing.T, bin, fault string, faulty int) {
+func testLinearizableUnderFault(t *testing.T, bin, fault string, n, faulty int, killPrimary bool) {
 	const (
 		workers, keys = 6, 3
 		load          = 8 * time.Second
 		opTimeout     = 15 * time.Second
 	)
 	sentLog := func(dir string, id int) string { return filepath.Join(dir, fmt.Sprintf("sent-%d.log", id)) }
-	pc := startProcClusterWith(t, bin, bulwark.DefaultProtocol, func(dir string, id int) []string {
+	pc := startProcClusterOf(t, bin, n, bulwark.DefaultProtocol, func(dir string, id int) []string {
 		flags := []string{"--record-sent", sentLog(dir, id)}
 		if id == faulty {
 			flags = append(flags, "--fault", fault)
@@ -468,15 +473,20 @@ func testLinearizableUnderFault(t *testing.T, bin, fault string, faulty int) {
 	for w := range workers {
 		wg.Go(func() { hist.kvWorker(lctx, cl, w, keys, seed, opTimeout, 5*time.Millisecond) })
 	}
+	if killPrimary {
+		time.Sleep(load / 2)
+		pc.kill(0)
+		t.Log("replica 0, the primary, SIGKILLed")
+	}
 	wg.Wait()
 	hist.finalReads(ctx, t, cl, keys, opTimeout)
 	t.Logf("history: %s", hist.summary())
 	sts := pc.status(ctx)
-	t.Logf("replica %d (%s): view %d at the end, last executed %d", faulty, fault, sts[(faulty+1)%4].View, sts[(faulty+1)%4].LastExecuted)
+	t.Logf("replica %d (%s): view %d at the end, last executed %d", faulty, fault, sts[(faulty+1)%n].View, sts[(faulty+1)%n].LastExecuted)
 
 	pc.cleanup()
 	audit := auditSentLogs(t, pc, func(id int) string { return sentLog(filepath.Dir(pc.path), id) })
-	for id := range 4 {
+	for id := range n {
 		want := id == faulty && fault == "equivocate"
 		if got := audit.conflictsBy[uint32(id)]; (got > 0) != want {
 			t.Errorf("replica %d: %d conflicting signed messages found; want them: %v", id, got, want)

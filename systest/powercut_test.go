@@ -82,7 +82,13 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 // per-replica flags given.
 func startProcClusterWith(t *testing.T, bin string, proto bulwark.Protocol, extra func(dir string, id int) []string) *procCluster {
 	t.Helper()
-	ports, err := testnet.FreePorts(4)
+	return startProcClusterOf(t, bin, 4, proto, extra)
+}
+
+// startProcClusterOf is startProcClusterWith for n replicas.
+func startProcClusterOf(t *testing.T, bin string, n int, proto bulwark.Protocol, extra func(dir string, id int) []string) *procCluster {
+	t.Helper()
+	ports, err := testnet.FreePorts(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,12 +101,12 @@ func startProcClusterWith(t *testing.T, bin string, proto bulwark.Protocol, extr
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := &procCluster{t: t, bin: bin, path: path, c: c, extra: make(map[int][]string), procs: make([]*replicaProc, 4)}
-	for id := range 4 {
+	pc := &procCluster{t: t, bin: bin, path: path, c: c, extra: make(map[int][]string), procs: make([]*replicaProc, n)}
+	for id := range n {
 		pc.extra[id] = extra(dir, id)
 	}
 	t.Cleanup(pc.cleanup)
-	for id := range 4 {
+	for id := range n {
 		pc.start(id)
 	}
 	return pc

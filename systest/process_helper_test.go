@@ -217,7 +217,7 @@ func (pc *procCluster) status(ctx context.Context) []replicaStatus {
 		pc.t.Fatal(err)
 	}
 	var sts []replicaStatus
-	if err := json.Unmarshal([]byte(out), &sts); err != nil || len(sts) != 4 {
+	if err := json.Unmarshal([]byte(out), &sts); err != nil || len(sts) != pc.c.N() {
 		pc.t.Fatalf("status --json printed %q: %v", out, err)
 	}
 	for i, st := range sts {
