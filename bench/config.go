@@ -24,6 +24,11 @@ type Config struct {
 	Service string `json:"service"`
 	// Keys is the key space of the kv workload.
 	Keys int `json:"keys"`
+	// Reads is the fraction of operations that are linearizable reads
+	// (Client.Read: a kv get, or a null Query), each operation drawn from
+	// the run's seed; the rest are writes (Client.Do). 0, the default, is a
+	// run of writes alone.
+	Reads float64 `json:"reads"`
 	// Procs runs each replica as its own `bulwark replica` process.
 	Procs bool `json:"procs"`
 	// Binary is the bulwark executable Procs starts (default: this one).
@@ -79,6 +84,13 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("--service: %q is not null or kv", c.Service)
 	case c.Keys < 1:
 		return fmt.Errorf("--keys: %d is below 1", c.Keys)
+	case !(c.Reads >= 0 && c.Reads <= 1): // NaN too
+		return fmt.Errorf("--reads: %v is outside [0, 1]", c.Reads)
+	case c.Reads > 0 && c.Unreplicated:
+		// The unreplicated server orders every request and its reply is not
+		// marked read-only, so the client would wait out each read's
+		// retransmission timeout before ordering it again.
+		return errors.New("--reads: the unreplicated server answers no unordered reads; drop --reads or --unreplicated")
 	case c.Timeout <= 0:
 		return errors.New("--op-timeout: must be positive")
 	case c.Transport != "tcp" && c.Transport != "quic" && c.Transport != "both":

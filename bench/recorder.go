@@ -49,6 +49,8 @@ type Recorder struct {
 	ticks []int64
 	tick0 int
 	views viewIndex
+	// kinds splits ops, errs and latency by OpKind.
+	kinds [opKinds]kindTally
 }
 
 // second is one second of the measured phase.
@@ -61,13 +63,17 @@ type second struct {
 // from start+warmup on.
 func NewRecorder(start time.Time, warmup time.Duration) *Recorder {
 	warmup = max(warmup, 0)
-	return &Recorder{
+	r := &Recorder{
 		start:    start,
 		measured: start.Add(warmup),
 		latency:  hdrhistogram.New(minMicros, maxMicros, latencyDigits),
 		tick0:    int((warmup + tick - 1) / tick),
 		views:    viewIndex{},
 	}
+	for k := range r.kinds {
+		r.kinds[k].latency = hdrhistogram.New(minMicros, maxMicros, latencyDigits)
+	}
+	return r
 }
 
 // Record records one operation that began at begin and ended at end, in view
@@ -77,7 +83,14 @@ func NewRecorder(start time.Time, warmup time.Duration) *Recorder {
 // Finish, operations completing after its end are ignored, so clients still
 // winding down do not count. Record operations that really failed only: an
 // operation cancelled because the run ended is not an error of the system.
+// The operation counts as a write (see RecordOp).
 func (r *Recorder) Record(begin, end time.Time, view uint64, err error) {
+	r.RecordOp(OpWrite, begin, end, view, err)
+}
+
+// RecordOp is Record for an operation of the given kind, which the results
+// also count apart (Results.Reads and Results.Writes).
+func (r *Recorder) RecordOp(kind OpKind, begin, end time.Time, view uint64, err error) {
 	micros := min(max(end.Sub(begin).Microseconds(), 0), maxMicros)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -94,13 +107,16 @@ func (r *Recorder) Record(begin, end time.Time, view uint64, err error) {
 		return
 	}
 	s := r.second(int(end.Sub(r.measured) / time.Second))
+	k := &r.kinds[kind]
 	if err != nil {
 		r.errs++
 		s.errs++
+		k.errs++
 		return
 	}
 	r.ops++
 	s.ops++
+	k.ops++
 	if s.latency == nil {
 		s.latency = hdrhistogram.New(minMicros, maxMicros, secondDigits)
 	}
@@ -108,6 +124,7 @@ func (r *Recorder) Record(begin, end time.Time, view uint64, err error) {
 	// RecordValue checks, so neither can fail.
 	_ = r.latency.RecordValue(micros)
 	_ = s.latency.RecordValue(micros)
+	_ = k.latency.RecordValue(micros)
 }
 
 // countTick counts a success completing at end (not before start).
@@ -195,6 +212,9 @@ type Results struct {
 	Throughput             float64     // successful ops / Duration seconds
 	Latency                Percentiles // successful ops of the measured phase
 	Series                 []Second
+	// Reads and Writes are the figures above split by kind; Reads is all
+	// zeros in a run of writes alone.
+	Reads, Writes OpFigures
 }
 
 // Percentiles of latency, in milliseconds.
@@ -235,6 +255,7 @@ func (r *Recorder) Finish(end time.Time) Results {
 	if d > 0 {
 		res.Throughput = float64(r.ops) / d.Seconds()
 	}
+	res.Reads, res.Writes = r.kinds[OpRead].figures(d), r.kinds[OpWrite].figures(d)
 	for t := 0; time.Duration(t)*time.Second < d; t++ {
 		var s second
 		if t < len(r.seconds) {

@@ -220,3 +220,32 @@ func TestRecorderConcurrent(t *testing.T) {
 		t.Errorf("warm-up %d, errors %d; want 1000 and 30", res.WarmupOps, res.Errors)
 	}
 }
+
+func TestRecorderSplitsReadsAndWrites(t *testing.T) {
+	const warmup = time.Second
+	r := NewRecorder(base, warmup)
+	r.RecordOp(OpRead, base, base.Add(time.Millisecond), 0, nil) // warm-up: in neither kind
+	for i := range 300 {
+		end := at(warmup, time.Duration(i)*10*time.Millisecond+5*time.Millisecond)
+		if i%3 == 0 { // 100 reads of 2 ms
+			r.RecordOp(OpRead, end.Add(-2*time.Millisecond), end, 0, nil)
+		} else { // 200 writes of 20 ms
+			r.Record(end.Add(-20*time.Millisecond), end, 0, nil)
+		}
+	}
+	r.RecordOp(OpRead, at(warmup, time.Second), at(warmup, 2*time.Second), 0, errOp)
+	r.RecordOp(OpWrite, at(warmup, time.Second), at(warmup, 2*time.Second), 0, errOp)
+	r.RecordOp(OpWrite, at(warmup, time.Second), at(warmup, 2*time.Second), 0, errOp)
+
+	res := r.Finish(at(warmup, 4*time.Second))
+	rd, wr := res.Reads, res.Writes
+	if rd.Ops != 100 || rd.Errors != 1 || rd.Throughput != 25 || !near(rd.LatencyMS.P50, 2, 0.002) || !near(rd.LatencyMS.P99, 2, 0.002) {
+		t.Errorf("reads %+v, want 100 ops, 1 error, 25 ops/s, 2 ms", rd)
+	}
+	if wr.Ops != 200 || wr.Errors != 2 || wr.Throughput != 50 || !near(wr.LatencyMS.P50, 20, 0.002) || !near(wr.LatencyMS.P99, 20, 0.002) {
+		t.Errorf("writes %+v, want 200 ops, 2 errors, 50 ops/s, 20 ms", wr)
+	}
+	if res.Ops != 300 || res.Errors != 3 || res.WarmupOps != 1 || !near(res.Latency.P50, 20, 0.002) {
+		t.Errorf("total %d ops, %d errors, %d warm-up, p50 %v; want 300, 3, 1, 20 ms", res.Ops, res.Errors, res.WarmupOps, res.Latency.P50)
+	}
+}

@@ -38,6 +38,13 @@ type Report struct {
 	// Baseline is the fault-free run a run with client attacks is compared
 	// with (see Run).
 	Baseline *Baseline `json:"baseline,omitempty"`
+	// Reads and Writes split Throughput, LatencyMS, Ops and Errors between
+	// the linearizable reads (Client.Read) and the ordered writes
+	// (Client.Do) of a run with reads (Config.Reads > 0); absent otherwise.
+	// A read that fell back to ordering counts as a read, with its latency:
+	// the client does not say which did.
+	Reads  *OpFigures `json:"reads,omitempty"`
+	Writes *OpFigures `json:"writes,omitempty"`
 }
 
 // BaselineRatio is the legitimate throughput under attack as a fraction of
@@ -97,9 +104,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	row("throughput", "%s%s ops/s over %.1f s (%s warm-up ops not counted)",
 		legit, thousands(round(r.Throughput)), r.DurationS, thousands(r.WarmupOps))
-	l := r.LatencyMS
-	row("latency", "p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms  (mean %s ms)",
-		millis(l.P50), millis(l.P90), millis(l.P99), millis(l.P999), millis(l.Max), millis(l.Mean))
+	row("latency", "%s", r.LatencyMS.describe())
+	// Reads and writes go side by side, each on the total's pattern.
+	for _, k := range []struct {
+		name string
+		f    *OpFigures
+	}{{"reads", r.Reads}, {"writes", r.Writes}} {
+		if k.f != nil {
+			row(k.name, "%s ops/s, %s; ops %s, errors %s",
+				thousands(round(k.f.Throughput)), k.f.LatencyMS.describe(), thousands(k.f.Ops), thousands(k.f.Errors))
+		}
+	}
 	if b := r.Baseline; b != nil {
 		row("fault-free run", "%s ops/s, p50 %s  p99 %s ms, %s errors (same configuration without the client attacks)",
 			thousands(round(b.Throughput)), millis(b.LatencyMS.P50), millis(b.LatencyMS.P99), thousands(b.Errors))
@@ -141,6 +156,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		return fmt.Errorf("bench: write report table: %w", err)
 	}
 	return nil
+}
+
+// describe is the percentiles as the table shows them.
+func (l Percentiles) describe() string {
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms  (mean %s ms)",
+		millis(l.P50), millis(l.P90), millis(l.P99), millis(l.P999), millis(l.Max), millis(l.Mean))
 }
 
 // perOp is " (X unit/op)" for a total over ops operations, or "" for none.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,6 +98,9 @@ func TestReportJSONEmpty(t *testing.T) {
 	if !strings.Contains(s, `"series": []`) || !strings.Contains(s, `"events": []`) || strings.Contains(s, `"recovery"`) {
 		t.Errorf("empty report:\n%s", s)
 	}
+	if strings.Contains(s, `"reads"`) || strings.Contains(s, `"writes"`) {
+		t.Errorf("a report without reads has a read or write section:\n%s", s)
+	}
 	if err := (&Report{}).WriteJSON(filepath.Join(t.TempDir(), "missing", "r.json")); err == nil {
 		t.Error("writing into a missing directory succeeded")
 	}
@@ -133,6 +137,85 @@ func TestReportTable(t *testing.T) {
 	for _, want := range []string{"unreplicated baseline", "higher view none", "never", "signatures    not measured"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// readReport is sampleReport of a run with reads.
+func readReport() *Report {
+	rep := sampleReport()
+	rep.Reads = &OpFigures{Ops: 576315, Errors: 1, Throughput: 19210.4,
+		LatencyMS: Percentiles{P50: 0.412, P90: 0.8, P99: 3.05, P999: 9.1, Max: 120, Mean: 0.5}}
+	rep.Writes = &OpFigures{Ops: 64035, Errors: 2, Throughput: 2134.4,
+		LatencyMS: Percentiles{P50: 4.12, P90: 6, P99: 21.5, P999: 40, Max: 1250, Mean: 4.5}}
+	return rep
+}
+
+func TestReportTableWithReads(t *testing.T) {
+	var b strings.Builder
+	if err := readReport().WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "reads ") })
+	if i < 1 || i+1 >= len(lines) || !strings.HasPrefix(lines[i-1], "latency ") || !strings.HasPrefix(lines[i+1], "writes ") {
+		t.Fatalf("want the reads and writes rows under the latency row:\n%s", b.String())
+	}
+	for _, want := range []string{
+		"19,210 ops/s, p50 0.412  p90 0.800  p99 3.05  p99.9 9.10  max 120 ms  (mean 0.500 ms); ops 576,315, errors 1",
+	} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("reads row lacks %q:\n%s", want, lines[i])
+		}
+	}
+	if want := "2,134 ops/s, p50 4.12  p90 6.00  p99 21.5  p99.9 40.0  max 1,250 ms  (mean 4.50 ms); ops 64,035, errors 2"; !strings.Contains(lines[i+1], want) {
+		t.Errorf("writes row lacks %q:\n%s", want, lines[i+1])
+	}
+	// The total keeps its rows.
+	if !strings.Contains(b.String(), "21,345 ops/s") || !strings.Contains(b.String(), "p50 1.23") {
+		t.Errorf("total rows missing:\n%s", b.String())
+	}
+
+	b.Reset()
+	if err := sampleReport().WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "reads ") || strings.Contains(b.String(), "writes ") {
+		t.Errorf("a run without reads has a read or write row:\n%s", b.String())
+	}
+}
+
+// reportJSON is rep as WriteJSON writes it, decoded.
+func reportJSON(t *testing.T, rep *Report) map[string]any {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "report.json")
+	if err := rep.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestReportJSONWithReads(t *testing.T) {
+	m := reportJSON(t, readReport())
+	if m["throughput"] != 21345.4 || m["ops"] != 640350.0 {
+		t.Errorf("total throughput %v, ops %v", m["throughput"], m["ops"])
+	}
+	for kind, want := range map[string][4]float64{"reads": {19210.4, 576315, 1, 0.412}, "writes": {2134.4, 64035, 2, 4.12}} {
+		f, _ := m[kind].(map[string]any)
+		lat, _ := f["latency_ms"].(map[string]any)
+		if f["throughput"] != want[0] || f["ops"] != want[1] || f["errors"] != want[2] || lat["p50"] != want[3] {
+			t.Errorf("%s = %v, want throughput %v, ops %v, errors %v, p50 %v", kind, f, want[0], want[1], want[2], want[3])
+		}
+		if _, ok := lat["p99"].(float64); !ok {
+			t.Errorf("%s latency has no p99: %v", kind, lat)
 		}
 	}
 }

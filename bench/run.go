@@ -142,6 +142,9 @@ func runOnce(ctx context.Context, cfg Config, progress io.Writer, logger *slog.L
 		Machine: CurrentMachine(), Unreplicated: cfg.Unreplicated, DurationS: res.Duration.Seconds(),
 		WarmupOps: res.WarmupOps, Attacks: attacks,
 	}
+	if cfg.Reads > 0 {
+		rep.Reads, rep.Writes = &res.Reads, &res.Writes
+	}
 	if res.Ops > 0 {
 		rep.AllocBytesPerOp = used.allocBytes / float64(res.Ops)
 	}

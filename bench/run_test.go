@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -112,22 +109,43 @@ func TestRunUnreplicatedWritesTheReportFields(t *testing.T) {
 	if math.Abs(rep.Crypto.SignsPerOp-1) > slack || rep.Crypto.VerifiesPerOp != 0 {
 		t.Fatalf("crypto per op = %+v over %d ops, want 1 ± %.3f signatures and no verification", rep.Crypto, rep.Ops, slack)
 	}
-	path := filepath.Join(t.TempDir(), "out.json")
-	if err := rep.WriteJSON(path); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := reportJSON(t, rep)
 	for _, k := range []string{"throughput", "latency_ms", "ops", "errors", "view_changes", "config", "series"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("report JSON lacks %q", k)
 		}
+	}
+	for _, k := range []string{"reads", "writes"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("report JSON of a run without reads has %q", k)
+		}
+	}
+}
+
+// TestRunReadMixReportsReadsAndWrites runs half reads, half writes, on
+// each service: both kinds must complete, every result checked, and add up
+// to the total. (Which call each kind goes through TestOperationSend
+// checks; timing is left to the measurements, a loaded machine blurs it.)
+func TestRunReadMixReportsReadsAndWrites(t *testing.T) {
+	for _, service := range []string{"kv", "null"} {
+		t.Run(service, func(t *testing.T) {
+			cfg := shortConfig(t)
+			cfg.Service, cfg.Reads = service, 0.5
+			cfg.Duration, cfg.Warmup = 1500*time.Millisecond, 300*time.Millisecond
+			rep := run(t, cfg)
+			rd, wr := rep.Reads, rep.Writes
+			if rd == nil || wr == nil {
+				t.Fatalf("reads %v, writes %v: want both reported", rd, wr)
+			}
+			if rd.Ops == 0 || wr.Ops == 0 || rd.Errors != 0 || wr.Errors != 0 || rep.Errors != 0 {
+				t.Fatalf("reads %+v, writes %+v, %d errors in all: want both kinds done without errors", rd, wr, rep.Errors)
+			}
+			if rd.Ops+wr.Ops != rep.Ops || rd.LatencyMS.P50 <= 0 || wr.LatencyMS.P50 <= 0 {
+				t.Fatalf("reads %+v and writes %+v do not make up the %d ops", rd, wr, rep.Ops)
+			}
+			t.Logf("reads %.0f ops/s p50 %.2f ms, writes %.0f ops/s p50 %.2f ms",
+				rd.Throughput, rd.LatencyMS.P50, wr.Throughput, wr.LatencyMS.P50)
+		})
 	}
 }
 
@@ -140,6 +158,10 @@ func TestRunRejectsBadConfigNamingTheFlag(t *testing.T) {
 		{func(c *Config) { c.Clients = 0 }, "--clients"},
 		{func(c *Config) { c.Service = "sql" }, "--service"},
 		{func(c *Config) { c.Payload = -1 }, "--payload"},
+		{func(c *Config) { c.Reads = -0.1 }, "--reads"},
+		{func(c *Config) { c.Reads = 1.5 }, "--reads"},
+		{func(c *Config) { c.Reads = math.NaN() }, "--reads"},
+		{func(c *Config) { c.Unreplicated, c.Reads = true, 0.5 }, "--reads"},
 		{func(c *Config) {
 			c.Unreplicated, c.Faults = true, []Fault{{Kind: KillPrimary, Spec: "kill-primary@1s"}}
 		}, "--fault"},

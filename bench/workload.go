@@ -1,19 +1,15 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
 // workload is cfg.Clients closed-loop clients: each sends an operation,
@@ -53,54 +49,26 @@ func startWorkload(ctx context.Context, cfg Config, c *bulwark.Cluster, rec *Rec
 	return w, nil
 }
 
-// run is one closed-loop client. Its operations come from the run's seed
-// and its index, so a run's workload is reproducible.
+// run is one closed-loop client: reads go through Client.Read, writes
+// through Client.Do.
 func (w *workload) run(ctx context.Context, cl *bulwark.Client, index uint64) {
 	defer w.wg.Done()
-	rng := rand.New(rand.NewPCG(uint64(w.cfg.Seed), index))
-	payload := make([]byte, w.cfg.Payload)
-	for i := range payload {
-		payload[i] = byte(rng.Uint32())
-	}
+	src := newOpSource(w.cfg, index)
 	for ctx.Err() == nil {
-		op, check := w.next(rng, payload)
+		op := src.next()
 		octx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 		begin := time.Now()
-		res, err := cl.Do(octx, op)
+		res, err := op.send(octx, cl)
 		end := time.Now()
 		cancel()
 		if ctx.Err() != nil {
 			return // the run ended, not the operation
 		}
 		if err == nil {
-			err = check(res.Result)
+			err = op.check(res.Result)
 			raiseTo(&w.view, res.View)
 		}
-		w.rec.Record(begin, end, res.View, err)
-	}
-}
-
-// next is the next operation and how to check its result: the null
-// service echoes the operation; a kv put answers ok.
-func (w *workload) next(rng *rand.Rand, payload []byte) ([]byte, func([]byte) error) {
-	if w.cfg.Service == "null" {
-		return payload, func(res []byte) error {
-			if !bytes.Equal(res, payload) {
-				return fmt.Errorf("null service: result of %d bytes is not the operation echoed", len(res))
-			}
-			return nil
-		}
-	}
-	key := fmt.Appendf(nil, "k%d", rng.IntN(w.cfg.Keys))
-	return kv.EncodePut(key, payload), func(res []byte) error {
-		r, err := kv.DecodeResult(res)
-		if err != nil {
-			return err
-		}
-		if r.Status != kv.StatusOK {
-			return fmt.Errorf("kv put: result %v", r.Status)
-		}
-		return nil
+		w.rec.RecordOp(op.kind, begin, end, res.View, err)
 	}
 }
 

@@ -51,6 +51,8 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the workload")
 	fs.StringVar(&c.DataDir, "data", "", "keep the replicas' keys and data in DIR (default: a temporary directory, removed)")
 	fs.IntVar(&c.Keys, "keys", c.Keys, "key space of the kv workload")
+	fs.Float64Var(&c.Reads, "reads", c.Reads, "fraction of operations that are linearizable reads (kv get, null query), 0 to 1;\n"+
+		"the report then shows reads and writes side by side")
 	fs.StringVar(&c.Transport, "transport", c.Transport, "what replicas listen on: tcp, quic or both (libp2p then dials QUIC)")
 	fs.DurationVar(&c.Timeout, "op-timeout", c.Timeout, "an operation taking longer counts as an error")
 	fs.DurationVar(&f.viewChange, "view-change-timeout", time.Duration(c.Protocol.ViewChangeTicks)*time.Duration(c.Protocol.TickMS)*time.Millisecond,
