@@ -130,6 +130,18 @@ type Protocol struct {
 	// client.Config.FastReads). All clients must follow the same rule, so
 	// it is part of the signing domain like the limits above.
 	OrderedReads bool `json:"ordered_reads,omitempty"`
+	// How backups measure the primary, to replace one that is slow to
+	// propose (pbft.Config's fields of the same names; 0 takes the core's
+	// default): over windows of performance_window_ticks, a primary whose
+	// median propose delay is slow_primary_delay_factor times the recent
+	// one (and min_propose_delay_ticks) while it orders less than
+	// slow_primary_percent of a recent window is suspected; -1 for
+	// slow_primary_percent turns the measure off. They decide when a view
+	// changes, never what executes.
+	PerformanceWindowTicks uint64 `json:"performance_window_ticks,omitempty"`
+	SlowPrimaryDelayFactor uint64 `json:"slow_primary_delay_factor,omitempty"`
+	MinProposeDelayTicks   uint64 `json:"min_propose_delay_ticks,omitempty"`
+	SlowPrimaryPercent     int    `json:"slow_primary_percent,omitempty"`
 }
 
 // DefaultProtocol is what a new testnet gets.
@@ -197,6 +209,8 @@ func (c *Cluster) ReplicaConfig(id uint32) pbft.Config {
 		ViewChangeTicks:  p.ViewChangeTicks,
 		MaxOperationSize: p.MaxOperationSize, MaxSessions: p.MaxSessions,
 		MaxClientSessions: p.MaxClientSessions, MaxReplyCacheBytes: p.MaxReplyCacheBytes, ClientIdleSequences: p.ClientIdleSequences,
+		PerformanceWindowTicks: p.PerformanceWindowTicks, SlowPrimaryDelayFactor: p.SlowPrimaryDelayFactor,
+		MinProposeDelayTicks: p.MinProposeDelayTicks, SlowPrimaryPercent: p.SlowPrimaryPercent,
 	}
 }
 

@@ -90,6 +90,14 @@ func validateProtocol(p Protocol) error {
 		return fmt.Errorf("protocol.max_client_sessions: %d is outside [1, %d]", p.MaxClientSessions, maxClientSessions)
 	case p.MaxReplyCacheBytes < 0 || p.MaxReplyCacheBytes > maxReplyCacheBytes:
 		return fmt.Errorf("protocol.max_reply_cache_bytes: %d is outside [1, %d]", p.MaxReplyCacheBytes, maxReplyCacheBytes)
+	case p.SlowPrimaryPercent < -1 || p.SlowPrimaryPercent > 100:
+		return fmt.Errorf("protocol.slow_primary_percent: %d is outside [1, 100] (or -1: off)", p.SlowPrimaryPercent)
+	case p.PerformanceWindowTicks > maxWindow:
+		return fmt.Errorf("protocol.performance_window_ticks: %d is above %d", p.PerformanceWindowTicks, maxWindow)
+	case p.SlowPrimaryDelayFactor > 1<<20:
+		return fmt.Errorf("protocol.slow_primary_delay_factor: %d is above %d", p.SlowPrimaryDelayFactor, 1<<20)
+	case p.MinProposeDelayTicks > pbft.MaxViewChangeTicks:
+		return fmt.Errorf("protocol.min_propose_delay_ticks: %d is above 2^40", p.MinProposeDelayTicks)
 	}
 	// Counted in milliseconds, where the bounded factors cannot wrap (in
 	// nanoseconds they could).

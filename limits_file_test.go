@@ -65,6 +65,9 @@ func TestValidityLimitsLiveInTheClusterFile(t *testing.T) {
 		{func(p *bulwark.Protocol) { p.MaxOperationSize = 2 << 20 }, "protocol.max_operation_size: 2097152 is outside [1, 1048576]"},
 		{func(p *bulwark.Protocol) { p.MaxClientSessions = -1 }, "protocol.max_client_sessions: -1 is outside"},
 		{func(p *bulwark.Protocol) { p.MaxReplyCacheBytes = 1 << 40 }, "protocol.max_reply_cache_bytes: 1099511627776 is outside"},
+		{func(p *bulwark.Protocol) { p.SlowPrimaryPercent = 101 }, "protocol.slow_primary_percent: 101 is outside [1, 100] (or -1: off)"},
+		{func(p *bulwark.Protocol) { p.SlowPrimaryPercent = -2 }, "protocol.slow_primary_percent: -2 is outside"},
+		{func(p *bulwark.Protocol) { p.PerformanceWindowTicks = 1 << 21 }, "protocol.performance_window_ticks: 2097152 is above"},
 	} {
 		bad := f
 		tc.set(&bad.Protocol)

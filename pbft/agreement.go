@@ -150,6 +150,9 @@ func (r *Replica) checkBatch(reqs []*wire.Request) ([]crypto.Digest, error) {
 func (r *Replica) acceptPrePrepare(pp *wire.PrePrepare, s *slot, d crypto.Digest, digests []crypto.Digest) {
 	s.prePrepare, s.digest = pp, d
 	for i, req := range pp.GetRequests() {
+		if !r.isPrimary() {
+			r.perf.observeProposed(r.proposeDelay(req), len(req.GetOperation()))
+		}
 		r.markOrdered(req, digests[i])
 	}
 	p := &wire.Prepare{View: pp.GetView(), Sequence: pp.GetSequence(), Digest: d[:], Replica: r.cfg.ID}

@@ -53,6 +53,12 @@ const (
 	// BugExecuteWithoutTimestampCheck: a request executes even when its
 	// session already executed that timestamp.
 	BugExecuteWithoutTimestampCheck
+	// BugLoneSuspicionChangesView: a replica whose timer fired sends its
+	// VIEW-CHANGE at once, without waiting for f others to suspect.
+	BugLoneSuspicionChangesView
+	// BugReadBelowFence: a restarted replica answers reads before it
+	// executed as far as it had committed.
+	BugReadBelowFence
 	numBugs
 )
 
@@ -73,6 +79,8 @@ var bugNames = [...]string{
 	BugAdoptedLowNotPersisted:       "adopted-low-not-persisted",
 	BugNewViewNotPersisted:          "new-view-not-persisted",
 	BugExecuteWithoutTimestampCheck: "execute-without-timestamp-check",
+	BugLoneSuspicionChangesView:     "lone-suspicion-changes-view",
+	BugReadBelowFence:               "read-below-fence",
 }
 
 func (b Bug) String() string {

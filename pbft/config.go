@@ -86,6 +86,17 @@ type Config struct {
 	// MaxFutureViews bounds how far above its view a replica keeps
 	// VIEW-CHANGE messages, so nobody can fill its memory with them.
 	MaxFutureViews uint64
+	// The primary's measured performance (see perfMonitor): over windows
+	// of PerformanceWindowTicks, a backup suspects a primary whose median
+	// propose delay exceeds SlowPrimaryDelayFactor times the recent
+	// baseline (and MinProposeDelayTicks) while it pre-prepares less than
+	// SlowPrimaryPercent of a recent window's requests and bytes. Zero
+	// takes the default; a negative SlowPrimaryPercent turns it off. They
+	// decide only liveness, never what executes.
+	PerformanceWindowTicks uint64
+	SlowPrimaryDelayFactor uint64
+	MinProposeDelayTicks   uint64
+	SlowPrimaryPercent     int
 }
 
 // Defaults for zero Config fields.
@@ -110,8 +121,15 @@ const (
 	DefaultStateChunkSize     = 1 << 20
 	DefaultMaxStateSize       = 1 << 30
 	DefaultViewChangeTicks    = 200
-	MaxViewChangeTicks        = 1 << 40
-	DefaultMaxFutureViews     = 64
+	// With 10 ms ticks: windows of 1 s, a slow primary proposing 4 times
+	// later than recently and at least 50 ms after the request arrived,
+	// while ordering less than half as much.
+	DefaultPerformanceWindowTicks = 100
+	DefaultSlowPrimaryDelayFactor = 4
+	DefaultMinProposeDelayTicks   = 5
+	DefaultSlowPrimaryPercent     = 50
+	MaxViewChangeTicks            = 1 << 40
+	DefaultMaxFutureViews         = 64
 )
 
 // ErrConfig marks configuration mistakes.
@@ -184,6 +202,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxFutureViews == 0 {
 		c.MaxFutureViews = DefaultMaxFutureViews
 	}
+	if c.PerformanceWindowTicks == 0 {
+		c.PerformanceWindowTicks = DefaultPerformanceWindowTicks
+	}
+	if c.SlowPrimaryDelayFactor == 0 {
+		c.SlowPrimaryDelayFactor = DefaultSlowPrimaryDelayFactor
+	}
+	if c.MinProposeDelayTicks == 0 {
+		c.MinProposeDelayTicks = DefaultMinProposeDelayTicks
+	}
+	if c.SlowPrimaryPercent == 0 {
+		c.SlowPrimaryPercent = DefaultSlowPrimaryPercent
+	}
 	return c
 }
 
@@ -230,6 +260,8 @@ func (c Config) checkLimits() error {
 			ErrConfig, c.WindowSize, c.CheckpointInterval)
 	case c.MaxBatchSize < 1:
 		return fmt.Errorf("%w: max batch size: %d is below 1", ErrConfig, c.MaxBatchSize)
+	case c.SlowPrimaryPercent > 100:
+		return fmt.Errorf("%w: slow primary percent: %d is above 100", ErrConfig, c.SlowPrimaryPercent)
 	case c.ViewChangeTicks > MaxViewChangeTicks:
 		// The timeout doubles up to 2^16 times; beyond this it would wrap.
 		return fmt.Errorf("%w: view change ticks: %d is above %d", ErrConfig, c.ViewChangeTicks, uint64(MaxViewChangeTicks))

@@ -57,6 +57,13 @@ type Stats struct {
 	// RateLimited counts peers' Status and FetchState messages left
 	// unanswered because the peer asked faster than its per-peer rate.
 	RateLimited uint64
+	// Suspicions counts the times this replica's view-change timer fired
+	// and it suspected the primary; a view change followed only where f+1
+	// replicas did.
+	Suspicions uint64
+	// SlowPrimarySuspicions counts the suspicions raised by the primary's
+	// measured performance (see perfMonitor) rather than by the timer.
+	SlowPrimarySuspicions uint64
 }
 
 func newStats() Stats {

@@ -66,6 +66,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 	if r.timer.running && r.active {
 		r.restartTimer() // progress: the requests still waiting get a fresh T
 	}
+	r.withdrawSuspicion()
 	r.stats.ExecutedBatches++
 	r.stats.ExecutedRequests += uint64(len(run))
 	r.ready.Executed = append(r.ready.Executed, ex)

@@ -97,7 +97,11 @@ func (h *harness) describe(m *wire.Message, sender int) string {
 			signedAs(nv.GetReplica()))
 	case *wire.Message_Status:
 		st := c.Status
-		return fmt.Sprintf("STATUS v=%d exec=%d h=%d%s", st.GetView(), st.GetLastExecuted(), st.GetStableSequence(), signedAs(st.GetReplica()))
+		suspects := ""
+		if st.GetSuspects() {
+			suspects = " suspects"
+		}
+		return fmt.Sprintf("STATUS v=%d exec=%d h=%d%s%s", st.GetView(), st.GetLastExecuted(), st.GetStableSequence(), suspects, signedAs(st.GetReplica()))
 	}
 	// Anything else: its type and, if it has one, its sequence number.
 	out := strings.ToUpper(msgType(m))

@@ -66,6 +66,9 @@ type Replica struct {
 	progressTick uint64 // tick of the last execution
 
 	active        bool                                 // false between VIEW-CHANGE and NEW-VIEW
+	suspecting    bool                                 // the timer fired in this view (suspectPrimary)
+	slowPrimary   bool                                 // the suspicion is of a slow primary: execution keeps it
+	perf          perfMonitor                          // the primary's measured performance, at a backup
 	timer         viewTimer                            // the view-change timer
 	failedViews   uint                                 // view changes since the last execution
 	viewChanges   map[uint64][]*wire.ViewChange        // by view, then replica
@@ -159,6 +162,7 @@ func (r *Replica) Tick() {
 	r.maybeFetchState()
 	r.fetchBatches()
 	r.checkTimer()
+	r.monitorPrimary()
 	r.maybePropose()
 }
 

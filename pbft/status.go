@@ -9,6 +9,7 @@ type peerProgress struct {
 	stable   uint64
 	view     uint64
 	changing bool
+	suspects bool   // it suspects the primary of view (see suspectPrimary)
 	heard    uint64 // tick of its last Status
 	// resends and chunks bound what its Status messages and FetchState
 	// requests make this replica send (see tickBucket).
@@ -28,6 +29,7 @@ const (
 func (r *Replica) broadcastStatus() {
 	r.send(Broadcast, &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
 		View: r.view, LastExecuted: r.lastExec, StableSequence: r.low, Replica: r.cfg.ID, ViewChanging: !r.active,
+		Suspects: r.active && r.suspecting,
 	}}})
 }
 
@@ -36,9 +38,12 @@ func (r *Replica) onStatus(from From, st *wire.Status) error {
 		return err
 	}
 	p := &r.peers[st.GetReplica()]
-	stalled := p.seen && p.lastExec == st.GetLastExecuted() && p.view == st.GetView() && p.changing == st.GetViewChanging()
+	stalled := p.seen && p.lastExec == st.GetLastExecuted() && p.view == st.GetView() && p.changing == st.GetViewChanging() &&
+		p.suspects == st.GetSuspects()
 	p.seen, p.lastExec, p.stable = true, st.GetLastExecuted(), st.GetStableSequence()
 	p.view, p.changing, p.heard = st.GetView(), st.GetViewChanging(), r.ticks
+	p.suspects = st.GetSuspects() && !st.GetViewChanging()
+	r.maybeChangeView()
 	if !stalled || !r.active {
 		return nil
 	}

@@ -23,7 +23,7 @@ type ViewState struct {
 // prepared certificates above it.
 func (r *Replica) startViewChange(v uint64) {
 	r.failedViews++ // reset when a request executes
-	r.view, r.active = v, false
+	r.view, r.active, r.suspecting, r.slowPrimary = v, false, false, false
 	r.stopTimer()
 	r.queue.reset()
 	r.inflight = nil

@@ -33,11 +33,16 @@ func (r *Replica) checkTimer() {
 	if !r.timer.running {
 		return
 	}
-	if r.active && r.behind() {
+	if r.active && r.behind() && r.ticks-r.progressTick < r.viewTimeout() {
 		// f+1 peers, so a correct one, executed further: the primary makes
 		// progress, and this replica is catching up (Status resends, state
 		// transfer). Any request the primary starves also waits at the f+1
-		// correct replicas that executed the most; their timers fire.
+		// correct replicas that executed the most; their timers fire. But
+		// a replica that executed nothing for a whole timeout is not
+		// catching up: a faulty primary may serve the others just enough
+		// (the simulator's small-scope mutation found one keeping two
+		// replicas behind while the third suspected alone), and it
+		// suspects too.
 		r.restartTimer()
 		return
 	}
@@ -59,7 +64,62 @@ func (r *Replica) checkTimer() {
 		r.restartTimer()
 		return
 	}
-	r.startViewChange(r.view + 1)
+	if !r.active {
+		r.startViewChange(r.view + 1) // the new view's primary failed too
+		return
+	}
+	r.suspectPrimary()
+}
+
+// suspectPrimary: the timer fired in the normal case. The replica says so
+// to its peers, but a suspicion binds it to nothing: it goes on acting in
+// the view, and sends its VIEW-CHANGE (which does bind it never to act in
+// the view again) only once f+1 replicas suspect the primary, so at least
+// one correct replica besides itself, or once f+1 VIEW-CHANGEs make it join.
+// A replica whose timer fired alone, just before progress resumed, then
+// withdraws its suspicion when it executes, instead of waiting alone in a
+// view the others never move to. When the primary is faulty every correct
+// replica holding the starved request times out, and 2f+1 >= f+1 suspect.
+// Safety does not depend on when a view change starts, only on the
+// VIEW-CHANGE and NEW-VIEW rules, which are unchanged.
+func (r *Replica) suspectPrimary() {
+	r.restartTimer() // fires again after another T while the suspicion stands
+	if !r.suspecting {
+		r.suspecting = true
+		r.stats.Suspicions++
+		r.broadcastStatus()
+	}
+	r.maybeChangeView()
+}
+
+// withdrawSuspicion: the replica executed in its view, so the primary makes
+// progress.
+func (r *Replica) withdrawSuspicion() {
+	if r.suspecting && !r.slowPrimary {
+		r.suspecting = false
+		r.broadcastStatus()
+	}
+}
+
+// maybeChangeView starts the view change once this replica and f other
+// replicas, heard from recently, suspect the primary of its view (or have
+// moved past it).
+func (r *Replica) maybeChangeView() {
+	if !r.active || !r.suspecting {
+		return
+	}
+	n := 1
+	for id, p := range r.peers {
+		if uint32(id) == r.cfg.ID || !p.seen || r.ticks-p.heard > 4*r.cfg.StatusTicks {
+			continue
+		}
+		if p.view > r.view || p.view == r.view && p.suspects {
+			n++
+		}
+	}
+	if n > r.q.f || bug(BugLoneSuspicionChangesView) {
+		r.startViewChange(r.view + 1)
+	}
 }
 
 // hearsQuorum reports whether 2f peers sent a Status within the last four

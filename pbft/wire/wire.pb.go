@@ -1025,7 +1025,12 @@ type Status struct {
 	ViewChanging   bool                   `protobuf:"varint,5,opt,name=view_changing,json=viewChanging,proto3" json:"view_changing,omitempty"` // sent VIEW-CHANGE for view, no NEW-VIEW yet
 	// Set only in answer to a client's Status query (an operator's `bulwark
 	// status`): the digest of the replica's executed state.
-	StateDigest   []byte `protobuf:"bytes,6,opt,name=state_digest,json=stateDigest,proto3" json:"state_digest,omitempty"`
+	StateDigest []byte `protobuf:"bytes,6,opt,name=state_digest,json=stateDigest,proto3" json:"state_digest,omitempty"`
+	// The sender's view-change timer fired in view, and it suspects the
+	// primary. Non-binding: it still acts in view, and sends VIEW-CHANGE only
+	// once f+1 replicas suspect (or f+1 VIEW-CHANGEs make it join). False
+	// again once it executes a request.
+	Suspects      bool `protobuf:"varint,7,opt,name=suspects,proto3" json:"suspects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1100,6 +1105,13 @@ func (x *Status) GetStateDigest() []byte {
 		return x.StateDigest
 	}
 	return nil
+}
+
+func (x *Status) GetSuspects() bool {
+	if x != nil {
+		return x.Suspects
+	}
+	return false
 }
 
 // FetchState asks a replica for one chunk of its stable state, if that is at
@@ -1715,14 +1727,15 @@ const file_wire_proto_rawDesc = "" +
 	"\fview_changes\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.ViewChangeR\vviewChanges\x12>\n" +
 	"\fpre_prepares\x18\x03 \x03(\v2\x1b.bulwark.wire.v1.PrePrepareR\vprePrepares\x12\x18\n" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xcc\x01\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xe8\x01\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12#\n" +
 	"\rlast_executed\x18\x02 \x01(\x04R\flastExecuted\x12'\n" +
 	"\x0fstable_sequence\x18\x03 \x01(\x04R\x0estableSequence\x12\x18\n" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12#\n" +
 	"\rview_changing\x18\x05 \x01(\bR\fviewChanging\x12!\n" +
-	"\fstate_digest\x18\x06 \x01(\fR\vstateDigest\"X\n" +
+	"\fstate_digest\x18\x06 \x01(\fR\vstateDigest\x12\x1a\n" +
+	"\bsuspects\x18\a \x01(\bR\bsuspects\"X\n" +
 	"\n" +
 	"FetchState\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +

@@ -1,0 +1,177 @@
+package pbft
+
+import (
+	"slices"
+
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
+// A primary that delays every proposal to just under the view-change
+// timeout is never suspected by the timer, yet cuts a closed-loop
+// workload's throughput by orders of magnitude. So each backup also
+// measures the primary, over windows of PerformanceWindowTicks: how long
+// the requests it held waited for their pre-prepare (the propose delay),
+// and how many requests and bytes the primary pre-prepared. It suspects the
+// primary (the same non-binding suspicion the timer raises, see
+// suspectPrimary, but not withdrawn by execution) when, in a window during
+// which it always held a request waiting to be ordered, both
+//
+//   - the median propose delay exceeded SlowPrimaryDelayFactor times the
+//     baseline (the median of recent windows' medians, in any view) and at
+//     least MinProposeDelayTicks, and
+//   - the primary pre-prepared less than SlowPrimaryPercent of the most
+//     requests, and of the most bytes, of a recent window.
+//
+// Each condition alone misfires on a correct primary: the delay rises
+// under a flood of requests that the primary is busy ordering (throughput
+// high), and throughput falls when clients send less (delays stay short).
+// Only a primary that is slow to propose while work waits fails both. The
+// view change itself still needs f+1 replicas to suspect.
+type perfMonitor struct {
+	view    uint64
+	start   uint64   // tick the current window began
+	starved bool     // a sampled tick found no request waiting for ordering
+	delays  []uint64 // propose delays of the window, in ticks
+	reqs    uint64   // requests pre-prepared in the window
+	bytes   uint64
+	// recent are the last windows with work waiting throughout (none that
+	// raised a suspicion), newest last, at most perfHistory.
+	recent []windowPerf
+}
+
+type windowPerf struct {
+	medianDelay, reqs, bytes uint64
+}
+
+const (
+	// perfHistory windows make the baseline: with the default window of
+	// 1 s, about the last minute.
+	perfHistory = 60
+	// perfMinWindows: no suspicion before this many windows are known, so
+	// that a fresh cluster's first, cold windows set no expectation alone.
+	perfMinWindows = 3
+	// perfMaxDelays bounds the delays kept per window; past it the window
+	// keeps every other one (the median stays representative).
+	perfMaxDelays = 4096
+)
+
+// observeProposed is called by a backup for each request of a pre-prepare
+// it accepts; delay is how long it had held the request, or -1 if it never
+// held it from its client.
+func (m *perfMonitor) observeProposed(delay int64, size int) {
+	m.reqs++
+	m.bytes += uint64(size)
+	if delay < 0 {
+		return
+	}
+	if len(m.delays) >= perfMaxDelays {
+		m.delays = m.delays[:0:perfMaxDelays] // a new sample set; bounded
+	}
+	m.delays = append(m.delays, uint64(delay))
+}
+
+// monitorPrimary runs every tick at a backup.
+func (r *Replica) monitorPrimary() {
+	m := &r.perf
+	if r.cfg.SlowPrimaryPercent < 0 || !r.active || r.isPrimary() {
+		m.reset(r.view, r.ticks)
+		return
+	}
+	if m.view != r.view {
+		m.reset(r.view, r.ticks)
+	}
+	if r.ticks%r.cfg.StatusTicks == 0 && !r.holdsUnorderedRequest() {
+		m.starved = true
+	}
+	if r.ticks-m.start < r.cfg.PerformanceWindowTicks {
+		return
+	}
+	w := windowPerf{medianDelay: median(m.delays), reqs: m.reqs, bytes: m.bytes}
+	if len(m.delays) == 0 && m.reqs == 0 {
+		// Work waited all window and nothing was proposed: the whole
+		// window is the delay, at least.
+		w.medianDelay = r.ticks - m.start
+	}
+	measured := !m.starved && !r.behind()
+	m.reset(r.view, r.ticks)
+	if !measured {
+		return
+	}
+	if m.slow(w, r.cfg) {
+		r.suspectSlowPrimary()
+		return
+	}
+	m.recent = append(m.recent, w)
+	if len(m.recent) > perfHistory {
+		m.recent = slices.Delete(m.recent, 0, len(m.recent)-perfHistory)
+	}
+}
+
+// slow applies the rule above to window w.
+func (m *perfMonitor) slow(w windowPerf, cfg Config) bool {
+	if len(m.recent) < perfMinWindows {
+		// No baseline yet (a cluster that started under this primary, or
+		// has always been loaded less than now): only a median delay of a
+		// quarter of the view-change timeout is slow.
+		return w.medianDelay > max(cfg.MinProposeDelayTicks, cfg.ViewChangeTicks/4)
+	}
+	var best windowPerf
+	medians := make([]uint64, len(m.recent))
+	for i, p := range m.recent {
+		best.reqs, best.bytes = max(best.reqs, p.reqs), max(best.bytes, p.bytes)
+		medians[i] = p.medianDelay
+	}
+	baseline := median(medians)
+	delayed := w.medianDelay > max(cfg.MinProposeDelayTicks, cfg.SlowPrimaryDelayFactor*baseline)
+	pct := uint64(cfg.SlowPrimaryPercent)
+	starving := w.reqs*100 < pct*best.reqs && w.bytes*100 < pct*best.bytes
+	return delayed && starving
+}
+
+func (m *perfMonitor) reset(view, tick uint64) {
+	m.view, m.start, m.starved = view, tick, false
+	m.delays, m.reqs, m.bytes = m.delays[:0], 0, 0
+}
+
+// median of xs (0 for none); xs is reordered.
+func median(xs []uint64) uint64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// holdsUnorderedRequest reports whether the replica holds a request no
+// pre-prepare it accepted carries yet: work the primary has to order.
+func (r *Replica) holdsUnorderedRequest() bool {
+	for _, cs := range r.clients {
+		if cs.pending != nil && !cs.ordered {
+			return true
+		}
+	}
+	return false
+}
+
+// suspectSlowPrimary raises a suspicion that execution does not withdraw:
+// a slow primary does execute, slowly.
+func (r *Replica) suspectSlowPrimary() {
+	r.stats.SlowPrimarySuspicions++
+	r.slowPrimary = true
+	if !r.suspecting {
+		r.suspecting = true
+		r.stats.Suspicions++
+		r.broadcastStatus()
+	}
+	r.maybeChangeView()
+}
+
+// proposeDelay is how long the replica held req from its client before a
+// pre-prepare carried it, or -1 if it did not get it from its client.
+func (r *Replica) proposeDelay(req *wire.Request) int64 {
+	cs := r.clients[keyOf(req)]
+	if cs == nil || cs.heldAt == 0 || cs.ordered || cs.pending == nil || cs.pending.GetTimestamp() != req.GetTimestamp() {
+		return -1
+	}
+	return int64(r.ticks + 1 - cs.heldAt)
+}

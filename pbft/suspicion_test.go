@@ -1,0 +1,118 @@
+package pbft
+
+import (
+	"testing"
+
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+	"github.com/bulwark-bft/bulwark/statemachine/kv"
+)
+
+// statusesFrom takes the pending Status messages replica id sent and
+// reports whether any said it suspects the primary.
+func (c *testCluster) statusesFrom(id int) (n int, suspects bool) {
+	var rest []sent
+	for _, s := range c.pending {
+		if st := s.msg.GetStatus(); st != nil && s.from == id {
+			n++
+			suspects = suspects || st.GetSuspects()
+			continue
+		}
+		rest = append(rest, s)
+	}
+	c.pending = rest
+	return n, suspects
+}
+
+// tickPastTimeout ticks replica id until its view-change timer fired once.
+// It hears the others' Status every period (so it knows it is not cut
+// off); nothing else is delivered, and its own messages stay pending.
+func (c *testCluster) tickPastTimeout(id int) {
+	c.t.Helper()
+	r := c.reps[id]
+	before := r.Stats().Suspicions
+	for i := range r.viewTimeout() + 2*r.cfg.StatusTicks {
+		if i%r.cfg.StatusTicks == 0 {
+			for j, o := range c.reps {
+				if j != id {
+					st := &wire.Status{View: o.view, LastExecuted: o.lastExec, StableSequence: o.low, Replica: uint32(j), ViewChanging: !o.active}
+					must(c.t, c.reps[id].Step(FromReplica(uint32(j)), &wire.Message{Content: &wire.Message_Status{Status: st}}))
+				}
+			}
+		}
+		r.Tick()
+		c.collect(id)
+		if r.Stats().Suspicions > before || !r.active {
+			return
+		}
+	}
+	c.t.Fatalf("replica %d's timer did not fire", id)
+}
+
+// A backup whose timer fires alone (here: the primary never got the
+// request) says it suspects the primary but sends no VIEW-CHANGE and stays
+// in its view, taking part in it; once the request executes, it withdraws
+// the suspicion. Before suspicions, such a replica moved to view 1 alone
+// and waited there until the others changed views: stranded.
+func TestLoneSuspicionStrandsNoReplica(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	c.exchangeStatus(0, 1, 2, 3)
+	req := c.request(kv.EncodePut([]byte("k"), []byte("v")))
+	must(t, c.fromClient(1, req)) // only replica 1 holds it
+	c.tickPastTimeout(1)
+	r := c.reps[1]
+	if r.ViewChanging() || r.View() != 0 {
+		t.Fatalf("replica 1 changed view alone: view %d, changing %v", r.View(), r.ViewChanging())
+	}
+	if len(c.take(&wire.Message_ViewChange{})) != 0 {
+		t.Fatal("replica 1 sent a VIEW-CHANGE on its own suspicion alone")
+	}
+	if _, suspects := c.statusesFrom(1); !suspects {
+		t.Fatal("replica 1 did not tell its peers it suspects the primary")
+	}
+	// The request reaches the primary: it is ordered and executed, replica
+	// 1 taking part, and the suspicion is withdrawn.
+	must(t, c.fromClient(0, req))
+	c.deliver(nil)
+	if r.LastExecuted() != 1 || r.View() != 0 || r.suspecting {
+		t.Fatalf("after the request executed: replica 1 executed %d in view %d, still suspecting %v", r.LastExecuted(), r.View(), r.suspecting)
+	}
+	r.broadcastStatus()
+	c.collect(1)
+	if _, suspects := c.statusesFrom(1); suspects {
+		t.Fatal("replica 1 still says it suspects the primary after executing")
+	}
+}
+
+// f+1 suspicions make the view change: here the primary starves a request
+// replicas 1 and 2 hold; each sends its VIEW-CHANGE once it hears the
+// other's suspicion, and replica 3 joins on their two VIEW-CHANGEs.
+func TestFPlusOneSuspicionsChangeTheView(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	c.exchangeStatus(0, 1, 2, 3)
+	req := c.request(kv.EncodePut([]byte("k"), []byte("v")))
+	must(t, c.fromClient(1, req))
+	must(t, c.fromClient(2, req))
+	c.tickPastTimeout(1)
+	if c.reps[1].ViewChanging() {
+		t.Fatal("replica 1 changed view on its own suspicion")
+	}
+	c.tickPastTimeout(2)
+	// Replica 2 heard nothing yet: it suspects too, still in view 0.
+	if c.reps[2].ViewChanging() {
+		t.Fatal("replica 2 changed view before hearing replica 1")
+	}
+	for _, st := range c.take(&wire.Message_Status{}) { // the rest stays pending
+		must(t, c.step(st.from, st.to, st.msg))
+	}
+	for _, id := range []int{1, 2} {
+		if !c.reps[id].ViewChanging() || c.reps[id].View() != 1 {
+			t.Fatalf("replica %d, after f+1 suspicions: view %d, changing %v", id, c.reps[id].View(), c.reps[id].ViewChanging())
+		}
+	}
+	for _, vc := range c.take(&wire.Message_ViewChange{}) {
+		_ = c.step(vc.from, vc.to, vc.msg) // a late copy may reach a replica already in view 1
+	}
+	if c.reps[3].View() != 1 {
+		t.Fatalf("replica 3 did not join on f+1 VIEW-CHANGEs: view %d", c.reps[3].View())
+	}
+}
