@@ -38,6 +38,11 @@ type Report struct {
 	// Baseline is the fault-free run a run with client attacks is compared
 	// with (see Run).
 	Baseline *Baseline `json:"baseline,omitempty"`
+	// PrimaryReplacedAtS, in a run with a slow primary, is when the first
+	// operation of a later view completed, in seconds from the start of
+	// the run (warm-up included); -1 if the slow primary was never
+	// replaced.
+	PrimaryReplacedAtS float64 `json:"primary_replaced_at_s,omitempty"`
 	// Reads and Writes split Throughput, LatencyMS, Ops and Errors between
 	// the linearizable reads (Client.Read) and the ordered writes
 	// (Client.Do) of a run with reads (Config.Reads > 0); absent otherwise.
@@ -116,11 +121,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	if b := r.Baseline; b != nil {
-		row("fault-free run", "%s ops/s, p50 %s  p99 %s ms, %s errors (same configuration without the client attacks)",
+		row("fault-free run", "%s ops/s, p50 %s  p99 %s ms, %s errors (same configuration without the client attacks and the slow primary)",
 			thousands(round(b.Throughput)), millis(b.LatencyMS.P50), millis(b.LatencyMS.P99), thousands(b.Errors))
 		if ratio := r.BaselineRatio(); ratio >= 0 {
-			row("under attack", "%.1f%% of the fault-free throughput", 100*ratio)
+			label := "under attack"
+			if len(r.Attacks) == 0 {
+				label = "slow primary run"
+			}
+			row(label, "%.1f%% of the fault-free throughput", 100*ratio)
 		}
+	}
+	switch t := r.PrimaryReplacedAtS; {
+	case t > 0:
+		row("slow primary", "replaced: the first operation of a later view completed %.2f s after the start of the run (warm-up included)", t)
+	case t < 0:
+		row("slow primary", "never replaced")
 	}
 	for _, a := range r.Attacks {
 		row("attack", "%s from %.1f s to %.1f s: %s; %s", a.Spec, a.FromS, a.ToS,

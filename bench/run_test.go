@@ -177,3 +177,29 @@ func TestRunRejectsBadConfigNamingTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// A slow primary (replica 0 holds each pre-prepare for 80% of the
+// view-change timeout) is measured by the backups and replaced: the report
+// says when, and puts the run next to a fault-free one.
+func TestRunSlowPrimaryIsReplacedAndComparedToFaultFree(t *testing.T) {
+	cfg := shortConfig(t)
+	cfg.Protocol.ViewChangeTicks = 100 // 1 s: the primary holds each proposal 800 ms
+	cfg.Warmup, cfg.Duration = 0, 3*time.Second
+	f, err := ParseFault("slow-primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Faults = []Fault{f}
+	rep := run(t, cfg)
+	if rep.Baseline == nil || rep.Baseline.Throughput <= 0 {
+		t.Fatalf("no fault-free run beside the slow primary's: %+v", rep.Baseline)
+	}
+	if rep.PrimaryReplacedAtS <= 0 || rep.PrimaryReplacedAtS > 2.5 {
+		t.Fatalf("slow primary replaced at %.2f s, want within the 3 s run", rep.PrimaryReplacedAtS)
+	}
+	if rep.Errors != 0 {
+		t.Fatalf("%d operations failed under a slow primary", rep.Errors)
+	}
+	t.Logf("replaced after %.2f s; %.0f ops/s against %.0f fault-free (%.0f%%)",
+		rep.PrimaryReplacedAtS, rep.Throughput, rep.Baseline.Throughput, 100*rep.BaselineRatio())
+}
