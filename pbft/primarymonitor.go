@@ -87,12 +87,10 @@ func (r *Replica) monitorPrimary() {
 		return
 	}
 	w := windowPerf{medianDelay: median(m.delays), reqs: m.reqs, bytes: m.bytes}
-	if len(m.delays) == 0 && m.reqs == 0 {
-		// Work waited all window and nothing was proposed: the whole
-		// window is the delay, at least.
-		w.medianDelay = r.ticks - m.start
-	}
-	measured := !m.starved && !r.behind()
+	// A window in which the primary proposed nothing at all is the view
+	// change timer's business (a silent primary, or one that never got the
+	// request): the monitor judges a primary that proposes, slowly.
+	measured := !m.starved && !r.behind() && w.reqs > 0
 	m.reset(r.view, r.ticks)
 	if !measured {
 		return

@@ -104,6 +104,13 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 		}
 		return r.onRetransmission(from, cs, authentic)
 	}
+	// A key at its share of held bytes is refused before its signature is
+	// checked: a flooding client must not buy itself the primary's
+	// verification time (and the driver, asking KnowsRequest, does not
+	// verify it ahead either).
+	if !r.mayHold(k.client, heldCost(req)-cs.pendingSize) {
+		return r.drop(ErrQueueFull, "client key holds %d bytes of requests, %d in all", r.held[k.client], r.heldTotal)
+	}
 	if !authentic && !r.verifyClient(req) {
 		return r.drop(ErrBadSignature, "forwarded request")
 	}
@@ -126,9 +133,6 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 		return nil
 	}
 	size := proto.Size(req)
-	if !r.mayHold(k.client, heldCost(req)-cs.pendingSize) {
-		return r.drop(ErrQueueFull, "client key holds %d bytes of requests, %d in all", r.held[k.client], r.heldTotal)
-	}
 	if r.isPrimary() && r.active && !r.enqueue(queued{key: k, req: req, size: size}) {
 		return r.drop(ErrQueueFull, "client's queue or the whole queue is full (%d requests)", r.queue.len())
 	}
@@ -365,14 +369,23 @@ func (r *Replica) penalise(client string) {
 // KnowsRequest reports whether stepping req would need no client signature
 // check: its session already executed that timestamp, or this replica holds
 // the same request, its signature checked, or its key is serving a penalty
-// for forging (see penalise). A driver that verifies signatures
+// for forging (see penalise), or holds its share of bytes already (the
+// request is dropped unchecked). A driver that verifies signatures
 // ahead of the core skips these, so a client's retransmissions (and
-// backups' forwards of them) cost no verification.
+// backups' forwards of them), and a flood beyond its share, cost no
+// verification.
 func (r *Replica) KnowsRequest(req *wire.Request) bool {
 	if r.forging(string(req.GetClientKey())) {
 		return true
 	}
 	cs := r.clients[keyOf(req)]
+	pendingSize := 0
+	if cs != nil {
+		pendingSize = cs.pendingSize
+	}
+	if !r.mayHold(string(req.GetClientKey()), heldCost(req)-pendingSize) {
+		return true
+	}
 	switch {
 	case cs == nil:
 		return false
