@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/internal/driver"
 	"github.com/bulwark-bft/bulwark/internal/storage"
 	"github.com/bulwark-bft/bulwark/network"
@@ -38,12 +39,12 @@ type ReplicaOptions struct {
 	// Set only through internal/replicahooks, by the command and the
 	// benchmark harness: a replica that misbehaves on purpose, and a
 	// wrapper around its transport.
-	fault driver.Fault
+	fault byzantine.Kind
 	wrap  func(pbft.Transport) pbft.Transport
 }
 
 func init() {
-	replicahooks.WithFault = func(opts any, f driver.Fault) {
+	replicahooks.WithFault = func(opts any, f byzantine.Kind) {
 		if o, ok := opts.(*ReplicaOptions); ok {
 			o.fault = f
 		}
@@ -116,7 +117,8 @@ func StartReplica(ctx context.Context, o ReplicaOptions) (*Replica, error) {
 	slow := c.ViewChangeTimeout() * 8 / 10
 	d, err := driver.Start(ctx, driver.Config{
 		Replica: cfg, Store: store, TickInterval: c.Tick(), Logger: logger, Metrics: metrics,
-		Transport: driver.WithFault(transport, o.fault, o.Key, c.File.signingDomain(), slow),
+		Transport: driver.WithFault(transport, byzantine.Config{Kind: o.fault, Self: int(id), Replicas: c.N(),
+			Signer: o.Key, Cluster: c.File.signingDomain()}, slow),
 	})
 	if err != nil {
 		cancel()

@@ -31,7 +31,7 @@ var faultKinds = []FaultKind{KillPrimary, SilentPrimary, Equivocate, SlowPrimary
 	FloodClient, LargeRequests, StatusSpam}
 
 // driverModes maps the kinds that run a replica in a driver fault mode to the
-// mode's name (internal/driver.Fault).
+// mode's name (an internal/byzantine.Kind).
 var driverModes = map[FaultKind]string{
 	SilentPrimary: "silent",
 	Equivocate:    "equivocate",

@@ -14,7 +14,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
-	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/network"
 	"github.com/bulwark-bft/bulwark/statemachine"
@@ -43,11 +43,11 @@ func newService(name string) statemachine.Service {
 }
 
 // replicaFaults maps replica ids to the --fault modes the run gives them.
-func replicaFaults(cfg Config) map[uint32]driver.Fault {
-	out := map[uint32]driver.Fault{}
+func replicaFaults(cfg Config) map[uint32]byzantine.Kind {
+	out := map[uint32]byzantine.Kind{}
 	for _, f := range cfg.Faults {
 		if id, mode, ok := f.ReplicaMode(cfg.Replicas); ok {
-			out[uint32(id)] = driver.Fault(mode)
+			out[uint32(id)] = byzantine.Kind(mode)
 		}
 	}
 	return out

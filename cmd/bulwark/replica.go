@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark"
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/internal/driver"
 	"github.com/bulwark-bft/bulwark/internal/testnet"
 	"github.com/bulwark-bft/bulwark/statemachine"
@@ -36,8 +37,8 @@ func newReplicaCmd() *cobra.Command {
 			"The key defaults to DIR/replica-I/key and the data directory to DIR/replica-I/data,\n" +
 			"where DIR holds the cluster file. On SIGINT or SIGTERM it stops cleanly.\n" +
 			"--metrics serves Prometheus metrics on http://HOST:PORT/metrics.\n" +
-			"--fault makes it misbehave on purpose (tests, demos, benchmarks): silent,\n" +
-			"equivocate, bad-signature, wrong-result or slow.",
+			"--fault makes it misbehave on purpose (tests, demos, benchmarks), as one of\n" +
+			"  " + byzantine.ReplicaNames() + ".",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, logger, err := openCluster(clusterPath, logLevel)
@@ -58,7 +59,7 @@ func newReplicaCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fault, err := driver.ParseFault(faultName)
+			fault, err := byzantine.Parse(faultName)
 			if err != nil {
 				return fmt.Errorf("--fault: %w", err)
 			}
@@ -122,7 +123,7 @@ func newReplicaCmd() *cobra.Command {
 	cmd.Flags().StringVar(&service, "service", "kv", "replicated service: kv or null")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on http://HOST:PORT/metrics")
-	cmd.Flags().StringVar(&faultName, "fault", "", "misbehave on purpose: silent, equivocate, bad-signature, wrong-result or slow")
+	cmd.Flags().StringVar(&faultName, "fault", "", "misbehave on purpose: "+byzantine.ReplicaNames())
 	// Test tooling, not part of the command-line contract: the power-cut test
 	// audits what each replica signed across SIGKILLs (driver.SentLog).
 	cmd.Flags().StringVar(&recordSent, "record-sent", "", "append every signed protocol message sent to FILE (tests)")

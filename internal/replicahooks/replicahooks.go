@@ -8,13 +8,13 @@
 package replicahooks
 
 import (
-	"github.com/bulwark-bft/bulwark/internal/driver"
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft"
 )
 
 var (
-	// WithFault makes the replica misbehave (driver.FaultNone: honest).
-	WithFault func(opts any, f driver.Fault)
+	// WithFault makes the replica misbehave (byzantine.Honest: it does not).
+	WithFault func(opts any, f byzantine.Kind)
 	// WithTransportWrapper wraps the replica's transport, inside the fault.
 	WithTransportWrapper func(opts any, wrap func(pbft.Transport) pbft.Transport)
 )

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/internal/conflicts"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/client"
@@ -78,7 +79,7 @@ func newChecker(s *Sim) *checker {
 func (c *checker) signed(id int, m *wire.Message) {
 	for _, st := range conflicts.Statements(m) {
 		signer, ok := conflicts.Signer(st)
-		if !ok || int(signer) >= len(c.s.replicas) || c.s.replicas[signer].adv.Kind != Honest {
+		if !ok || int(signer) >= len(c.s.replicas) || c.s.replicas[signer].adv.Kind != byzantine.Honest {
 			continue
 		}
 		c.signedCount++
@@ -92,7 +93,7 @@ func (c *checker) signed(id int, m *wire.Message) {
 // equivocated.
 func (c *checker) evidence(id int, r *pbft.Replica) {
 	for _, e := range r.Evidence() {
-		if int(e.Replica) < len(c.s.replicas) && c.s.replicas[e.Replica].adv.Kind == Honest && c.s.err == nil {
+		if int(e.Replica) < len(c.s.replicas) && c.s.replicas[e.Replica].adv.Kind == byzantine.Honest && c.s.err == nil {
 			c.s.err = fmt.Errorf("SAFETY: at time %d replica %d holds evidence that correct replica %d equivocated (%s)",
 				c.s.now, id, e.Replica, conflicts.Kind(e.Second))
 		}
@@ -216,7 +217,7 @@ func SettleBound(o Options) uint64 {
 func (c *checker) atEnd() error {
 	digests := make(map[uint64]crypto.Digest)
 	for id, n := range c.s.replicas {
-		if n.adv.Kind != Honest {
+		if n.adv.Kind != byzantine.Honest {
 			continue
 		}
 		d := n.r.StateDigest()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft"
 )
 
@@ -62,14 +63,14 @@ func TestDebugPrimaryKinds(t *testing.T) {
 	if envUint(t, "DEBUG_KINDS", 0) == 0 {
 		t.Skip()
 	}
-	for k := Silent; k < numKinds; k++ {
+	for _, k := range randomKinds {
 		for _, n := range []int{4, 7} {
 			opts := RandomOptions(7, n, 200)
 			opts.Adversaries, opts.Outages, opts.BeyondF = []Adversary{{Replica: 0, Kind: k}}, nil, false
 			if n == 7 {
 				opts.Adversaries = append(opts.Adversaries, Adversary{Replica: 1, Kind: k})
-				if k == BadNewView {
-					opts.Adversaries[0].Kind = Silent
+				if k == byzantine.BadNewView {
+					opts.Adversaries[0].Kind = byzantine.Silent
 				}
 			}
 			s, _ := New(opts)

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -227,7 +228,7 @@ func RandomMutationOptions(seed uint64, n, operations int) (Options, MutationSce
 		Partitions:      ms.Network,
 	}
 	for _, id := range byz {
-		a := Adversary{Replica: id, Kind: Mutate}
+		a := Adversary{Replica: id, Kind: byzantine.Mutate}
 		for _, pf := range ms.Process {
 			if pf.Replica == id {
 				a.Faults = append(a.Faults, pf)

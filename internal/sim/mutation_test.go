@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 )
 
 // TestSmallScopeMutation runs small-scope mutation (mutation.go) over
@@ -56,7 +58,7 @@ func runMutations(t *testing.T, n int, start, seeds uint64) {
 					hits[f.Mutation]++
 				}
 			}
-			if nd.adv.Kind != Honest {
+			if nd.adv.Kind != byzantine.Honest {
 				continue
 			}
 			maxView = max(maxView, nd.r.View())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/crypto/cryptotest"
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
@@ -127,11 +128,13 @@ func New(opts Options) (*Sim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
 		}
-		n := &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], store: pbft.NewMemStore()}
+		n := &node{r: r, cfg: cfg, adv: faulty[i], signer: signers[i], store: pbft.NewMemStore(),
+			byz: byzantine.New(byzantine.Config{Kind: faulty[i].Kind, Self: i, Replicas: opts.Replicas,
+				Signer: signers[i], Cluster: cfg.ClusterID, Rand: s.rng})}
 		if n.persister, _, err = pbft.OpenPersister(n.store, uint32(i)); err != nil {
 			return nil, fmt.Errorf("sim: replica %d: %w", i, err)
 		}
-		if faulty[i].Kind == Twin {
+		if faulty[i].Kind == byzantine.Twin {
 			if n.twin, err = twinOf(cfg); err != nil {
 				return nil, err
 			}
@@ -256,7 +259,7 @@ func (s *Sim) handle(e event) {
 			if err := r.Step(from, e.msg); err != nil && s.debugStep != nil {
 				s.debugStep(e.node, e.from, err)
 			} // drops are counted by the replica
-			if err := r.CheckInvariants(); err != nil && n.adv.Kind == Honest && s.err == nil {
+			if err := r.CheckInvariants(); err != nil && n.adv.Kind == byzantine.Honest && s.err == nil {
 				s.err = fmt.Errorf("INVARIANT: replica %d at time %d: %w", e.node, s.now, err)
 			}
 			s.check.evidence(e.node, r)
@@ -282,7 +285,7 @@ func (s *Sim) flush(id int) {
 		return
 	}
 	rd := n.r.Ready()
-	if n.adv.Kind == Honest {
+	if n.adv.Kind == byzantine.Honest {
 		if err := s.check.executed(id, rd.Executed, rd.Restored); err != nil && s.err == nil {
 			s.err = err
 		}
@@ -306,7 +309,7 @@ func (s *Sim) flush(id int) {
 			s.powerCut(id)
 			return
 		}
-		if n.adv.Kind == Honest {
+		if n.adv.Kind == byzantine.Honest {
 			s.check.signed(id, env.Msg)
 		}
 		for _, out := range s.corrupt(id, env) {
@@ -364,11 +367,11 @@ func (s *Sim) liveness() bool { return !s.opts.BeyondF }
 func (s *Sim) convergenceExpected() bool {
 	view := uint64(0)
 	for _, n := range s.replicas {
-		if n.adv.Kind == Honest && !n.down && !n.r.ViewChanging() {
+		if n.adv.Kind == byzantine.Honest && !n.down && !n.r.ViewChanging() {
 			view = max(view, n.r.View())
 		}
 	}
-	return s.replicas[view%uint64(len(s.replicas))].adv.Kind == Honest
+	return s.replicas[view%uint64(len(s.replicas))].adv.Kind == byzantine.Honest
 }
 
 // converged reports why correct replicas differ, or nil once every one that
@@ -386,7 +389,7 @@ func (s *Sim) converged() error {
 	var stranded []*node
 	for _, n := range s.replicas {
 		switch {
-		case n.adv.Kind != Honest || n.down:
+		case n.adv.Kind != byzantine.Honest || n.down:
 		case n.r.ViewChanging():
 			stranded = append(stranded, n)
 		case first == nil:
@@ -426,10 +429,10 @@ type node struct {
 	restarts int
 	adv      Adversary
 	signer   crypto.Signer
-	// seen are messages the adversary may replay later.
+	// byz rewrites what the core sends, as adv.Kind says.
+	byz *byzantine.Decorator
+	// seen are messages a mutating replica may reuse (mutation.go).
 	seen []*wire.Message
-	// ordered are requests a reproposing primary already ordered.
-	ordered []*wire.Request
 	// twin is a second instance with the same key (Twins): each other
 	// replica talks to one of the two.
 	twin *pbft.Replica

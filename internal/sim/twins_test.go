@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 )
 
 // Twins suites. TestTwinsEnumeratedN4 runs every scenario of a TwinsSpace
@@ -44,14 +46,14 @@ func runTwins(sc *TwinsScenario, seed uint64) twinsResult {
 			return
 		}
 		for _, n := range s.replicas {
-			if n.adv.Kind == Honest && !n.r.ViewChanging() {
+			if n.adv.Kind == byzantine.Honest && !n.r.ViewChanging() {
 				res.maxView = max(res.maxView, n.r.View())
 			}
 		}
 	}
 	res.stats, res.err = s.Run()
 	for _, n := range s.replicas {
-		res.caught = res.caught || n.adv.Kind == Honest && len(n.r.Evidence()) > 0
+		res.caught = res.caught || n.adv.Kind == byzantine.Honest && len(n.r.Evidence()) > 0
 	}
 	return res
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/bulwark-bft/bulwark/internal/byzantine"
 	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -144,7 +145,7 @@ func (sc *TwinsScenario) Options(seed uint64) Options {
 		Partitions:      sc,
 	}
 	for _, t := range sc.Twins {
-		opts.Adversaries = append(opts.Adversaries, Adversary{Replica: t, Kind: Twin})
+		opts.Adversaries = append(opts.Adversaries, Adversary{Replica: t, Kind: byzantine.Twin})
 	}
 	return opts
 }
