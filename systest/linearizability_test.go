@@ -437,6 +437,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		killPrimary bool
 	}{
 		{"wrong-result", "wrong-result", 4, 1, false}, // lies in every reply, read-only ones too
+		{"stale-read", "stale-read", 4, 3, false},     // answers each read with its session's previous result
 		{"silent", "silent", 4, 2, false},             // a read-only get needs all three others to agree
 		{"equivocate", "equivocate", 4, 0, false},     // the primary: a view change follows
 		// f = 2: a liar, and the primary SIGKILLed halfway. Reads and

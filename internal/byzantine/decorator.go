@@ -30,6 +30,9 @@ type Out struct {
 	// Delay: send it just under the view-change timeout later (Slow). The
 	// caller holds it, on its own clock: a timer, or virtual time.
 	Delay bool
+	// Sluggish: send it just under MinProposeDelayTicks later (Sluggish),
+	// the shortest delay the performance monitor would ever act on.
+	Sluggish bool
 }
 
 // A Decorator rewrites a faulty replica's outgoing messages according to
@@ -43,6 +46,11 @@ type Decorator struct {
 	seen []*wire.Message
 	// ordered are requests a reproposing primary already ordered (Repropose).
 	ordered []*wire.Request
+	// censored is the client key a censoring primary leaves out (Censor):
+	// the first one it proposed a request of.
+	censored string
+	// lastRead is each client session's previous read-only result (StaleRead).
+	lastRead map[readKey][]byte
 }
 
 const (
@@ -87,6 +95,12 @@ func (d *Decorator) Rewrite(env pbft.Envelope) []Out {
 		return same(env, d.badNewView(env.Msg))
 	case Slow:
 		return []Out{{Envelope: env, Delay: env.Msg.GetPrePrepare() != nil}}
+	case Sluggish:
+		return []Out{{Envelope: env, Sluggish: env.Msg.GetPrePrepare() != nil}}
+	case Censor:
+		return same(env, d.censor(env.Msg))
+	case StaleRead:
+		return same(env, d.staleRead(env.Msg))
 	}
 	return []Out{{Envelope: env}}
 }

@@ -27,6 +27,9 @@ const (
 	SkipSequence Kind = "skip-sequence" // as primary, every third sequence number left unassigned
 	BadNewView   Kind = "bad-new-view"  // as a new primary, a NEW-VIEW the view changes do not give
 	Slow         Kind = "slow"          // as primary, its pre-prepares delayed to just under the view-change timeout
+	Sluggish     Kind = "sluggish"      // as primary, its pre-prepares delayed to just under the performance monitor's floor
+	Censor       Kind = "censor"        // as primary, the requests of one client key left out of every batch
+	StaleRead    Kind = "stale-read"    // answers each read-only request with the result of its client's previous one
 	// Twin and Mutate only the simulator carries out: two honest instances
 	// sharing the replica's key, and small-scope mutation by round
 	// (internal/sim); a Decorator passes their messages unchanged.
@@ -37,9 +40,11 @@ const (
 // replicaKinds are the kinds a real replica carries out
 // (`bulwark replica --fault`), in the order help and errors list them.
 // Replay, Twin and Mutate need what only the simulator has: every message
-// the replica receives, a second instance, the protocol's rounds.
+// the replica receives, a second instance, the protocol's rounds; Sluggish
+// the simulator's clock in ticks.
 var replicaKinds = []Kind{Silent, Equivocate, BadSignature, WrongResult, Slow,
-	WrongDigest, DigestLie, Repropose, ForgeRequest, BadState, SkipSequence, BadNewView}
+	WrongDigest, DigestLie, Repropose, ForgeRequest, BadState, SkipSequence, BadNewView,
+	Censor, StaleRead}
 
 func (k Kind) String() string {
 	if k == Honest {
@@ -57,14 +62,14 @@ func Parse(name string) (Kind, error) {
 	switch k := Kind(name); {
 	case k == Honest, slices.Contains(replicaKinds, k):
 		return k, nil
-	case k == Replay, k == Twin, k == Mutate:
+	case k == Replay, k == Twin, k == Mutate, k == Sluggish:
 		return "", fmt.Errorf("fault %q exists only in the simulator; a replica takes %s", name, ReplicaNames())
 	}
 	return "", fmt.Errorf("fault %q is not one of %s", name, ReplicaNames())
 }
 
 // ReplicaNames lists the kinds a real replica carries out, for help and
-// error text: "silent, equivocate, ... or bad-new-view".
+// error text: "silent, equivocate, ... or stale-read".
 func ReplicaNames() string {
 	names := make([]string, len(replicaKinds))
 	for i, k := range replicaKinds {

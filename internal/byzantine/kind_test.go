@@ -7,7 +7,7 @@ import (
 
 func TestParseTakesWhatAReplicaCanDo(t *testing.T) {
 	for _, name := range []string{"silent", "equivocate", "bad-signature", "wrong-result", "slow",
-		"wrong-digest", "digest-lie", "repropose", "forge-request", "bad-state", "skip-sequence", "bad-new-view"} {
+		"wrong-digest", "digest-lie", "repropose", "forge-request", "bad-state", "skip-sequence", "bad-new-view", "censor", "stale-read"} {
 		if k, err := Parse(name); err != nil || k.String() != name {
 			t.Errorf("Parse(%q) = %v, %v", name, k, err)
 		}
@@ -18,7 +18,7 @@ func TestParseTakesWhatAReplicaCanDo(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ name, want string }{
-		{"sneaky", `fault "sneaky" is not one of silent, equivocate, bad-signature, wrong-result, slow, wrong-digest, digest-lie, repropose, forge-request, bad-state, skip-sequence or bad-new-view`},
+		{"sneaky", `fault "sneaky" is not one of silent, equivocate, bad-signature, wrong-result, slow, wrong-digest, digest-lie, repropose, forge-request, bad-state, skip-sequence, bad-new-view, censor or stale-read`},
 		{"Silent", `fault "Silent" is not one of silent,`},
 		{"replay", `fault "replay" exists only in the simulator; a replica takes silent,`},
 		{"twin", `exists only in the simulator`},

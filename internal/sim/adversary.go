@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -63,11 +64,18 @@ func (s *Sim) corrupt(id int, env pbft.Envelope) []pbft.Envelope {
 	}
 	var now []pbft.Envelope
 	for _, out := range n.byz.Rewrite(env) {
-		if !out.Delay {
+		var wait uint64
+		switch {
+		case out.Delay:
+			wait = s.opts.Replica.ViewChangeTicks * s.opts.TickEvery * 8 / 10
+		case out.Sluggish:
+			// Just under the shortest delay the performance monitor acts on.
+			floor := cmp.Or(s.opts.Replica.MinProposeDelayTicks, pbft.DefaultMinProposeDelayTicks)
+			wait = (floor - 1) * s.opts.TickEvery
+		default:
 			now = append(now, out.Envelope)
 			continue
 		}
-		wait := s.opts.Replica.ViewChangeTicks * s.opts.TickEvery * 8 / 10
 		s.schedule(event{at: s.now + wait, action: func() { s.route(id, out.Envelope) }})
 	}
 	return now

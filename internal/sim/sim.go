@@ -376,14 +376,14 @@ func (s *Sim) convergenceExpected() bool {
 
 // converged reports why correct replicas differ, or nil once every one that
 // is up and in a started view executed the same sequence number and holds
-// the same state.
+// the same state, and none is left waiting in a view change.
 //
-// A correct replica whose view-change timer fired alone (progress resumed
-// just after) waits for a NEW-VIEW that no other replica needs: PBFT lets it
-// rejoin only at the next view change, and returning to the old view would be
-// unsafe (its VIEW-CHANGE is signed and may yet be used). Such a stranded
-// replica must still have caught up, by state transfer, to the others'
-// stable checkpoint; the runs where it happens are counted.
+// A correct replica that sent VIEW-CHANGE cannot return to the old view
+// (its VIEW-CHANGE is signed and may yet be used): one that did so alone
+// would wait for a NEW-VIEW nobody else needs. Suspicions make that
+// impossible without a Byzantine replica, so there a replica still
+// waiting when everything else converged fails the seed (stranded); with
+// one, it is counted and must have kept up.
 func (s *Sim) converged() error {
 	var first *node
 	var stranded []*node
@@ -404,14 +404,38 @@ func (s *Sim) converged() error {
 	if first == nil {
 		return fmt.Errorf("no correct replica is in a started view")
 	}
+	s.stranded = len(stranded)
 	for _, n := range stranded {
+		if !s.byzantine() {
+			// A fired timer only raises a suspicion, and VIEW-CHANGE
+			// follows f+1 of them, so with crashes and a bad network alone
+			// a correct replica never waits for a view nobody else moves
+			// to (pbft's suspectPrimary).
+			return fmt.Errorf("replica %d is stranded: it waits for view %d while replica %d works in view %d",
+				n.r.ID(), n.r.View(), first.r.ID(), first.r.View())
+		}
+		// A Byzantine replica can claim a suspicion alongside a correct
+		// replica's lone one and then withhold its own VIEW-CHANGE (a twin
+		// does so across a partition): the correct replica then waits for
+		// the next view change, and must meanwhile keep up by state
+		// transfer.
 		if n.r.LastExecuted() < first.r.StableCheckpoint() {
 			return fmt.Errorf("replica %d, waiting for a view nobody else moved to, executed up to %d, below the stable checkpoint %d",
 				n.r.ID(), n.r.LastExecuted(), first.r.StableCheckpoint())
 		}
 	}
-	s.stranded = len(stranded)
 	return nil
+}
+
+// byzantine reports whether any replica of the run is faulty beyond
+// crashing.
+func (s *Sim) byzantine() bool {
+	for _, n := range s.replicas {
+		if n.adv.Kind != byzantine.Honest {
+			return true
+		}
+	}
+	return false
 }
 
 // node is a replica, honest or wrapped by an adversary.
