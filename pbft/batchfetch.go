@@ -1,6 +1,9 @@
 package pbft
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -93,7 +96,13 @@ func (r *Replica) askBatch(seq uint64, w *batchWant) {
 // fetchBatches asks again, of the next peer, for every batch still missing
 // a Status period after the last ask.
 func (r *Replica) fetchBatches() {
-	for seq, w := range r.wants {
+	if len(r.wants) == 0 {
+		return
+	}
+	// In sequence order, not the map's: the core is deterministic, so a
+	// simulator seed replays the same run.
+	for _, seq := range slices.Sorted(maps.Keys(r.wants)) {
+		w := r.wants[seq]
 		if !r.inWindow(seq) || seq <= r.lastExec {
 			delete(r.wants, seq)
 			continue

@@ -91,6 +91,9 @@ type Sim struct {
 	stranded int
 	// debugStep, when set, sees every message a replica dropped.
 	debugStep func(to, from int, err error)
+	// onRoute, when set, sees every envelope a replica sends (tests that a
+	// seed replays the same run).
+	onRoute func(from int, env pbft.Envelope)
 	err       error
 }
 
@@ -326,6 +329,9 @@ func bindingReady(rd pbft.Ready) bool {
 
 // route expands an envelope to its destinations.
 func (s *Sim) route(from int, env pbft.Envelope) {
+	if s.onRoute != nil {
+		s.onRoute(from, env)
+	}
 	switch env.To {
 	case pbft.Broadcast:
 		for to := range s.replicas {
