@@ -94,7 +94,7 @@ type Sim struct {
 	// onRoute, when set, sees every envelope a replica sends (tests that a
 	// seed replays the same run).
 	onRoute func(from int, env pbft.Envelope)
-	err       error
+	err     error
 }
 
 // New builds the cluster for opts.
