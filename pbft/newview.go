@@ -57,10 +57,10 @@ func (r *Replica) planNewView(v uint64, vcs []*wire.ViewChange) newViewPlan {
 // issueNewView: the new primary, holding 2f+1 VIEW-CHANGEs (its own among
 // them), multicasts NEW-VIEW and enters the view.
 func (r *Replica) issueNewView() {
-	vcs := []*wire.ViewChange{r.viewChanges[r.view][r.cfg.ID]}
+	vcs := []*wire.ViewChange{withoutSuspicions(r.viewChanges[r.view][r.cfg.ID])}
 	for id, vc := range r.viewChanges[r.view] {
 		if vc != nil && uint32(id) != r.cfg.ID && len(vcs) < r.q.stable() {
-			vcs = append(vcs, vc)
+			vcs = append(vcs, withoutSuspicions(vc))
 		}
 	}
 	plan := r.planNewView(r.view, vcs)

@@ -68,6 +68,7 @@ type Replica struct {
 	active        bool                                 // false between VIEW-CHANGE and NEW-VIEW
 	suspecting    bool                                 // the timer fired in this view (suspectPrimary)
 	slowPrimary   bool                                 // the suspicion is of a slow primary: execution keeps it
+	ownSuspicion  *wire.Suspicion                      // its signed suspicion, of the view it names
 	perf          perfMonitor                          // the primary's measured performance, at a backup
 	timer         viewTimer                            // the view-change timer
 	failedViews   uint                                 // view changes since the last execution

@@ -20,6 +20,7 @@ const (
 	tagState      = "state"
 	tagViewChange = "view-change"
 	tagNewView    = "new-view"
+	tagSuspicion  = "suspicion"
 )
 
 // RequestTranscript is the canonical byte string a client signs; its SHA-256
@@ -185,4 +186,10 @@ func newViewTranscript(cluster string, nv *wire.NewView) []byte {
 func SignNewView(s crypto.Signer, cluster string, m *wire.NewView) error {
 	m.Signature = s.Sign(newViewTranscript(cluster, m))
 	return nil
+}
+
+// suspicionTranscript is what a replica signs when it suspects the primary
+// of a view.
+func suspicionTranscript(cluster string, view uint64, replica uint32) []byte {
+	return crypto.NewTranscript(tagSuspicion, cluster).Uint64(view).Uint32(replica).Sum()
 }

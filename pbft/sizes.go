@@ -84,8 +84,11 @@ func WorstCaseSizes(cfg Config) MessageSizes {
 	window := int(cfg.WindowSize)
 	vc := proto.Size(&wire.ViewChange{NewView: big, StableSequence: big, Replica: math.MaxUint32, Signature: sig}) +
 		n*field(3, proto.Size(checkpoint)) + window*field(4, cert)
+	// A NEW-VIEW carries its view changes without their suspicions.
 	nv := proto.Size(&wire.NewView{View: big, Replica: math.MaxUint32, Signature: sig}) +
 		n*field(2, vc) + window*field(3, proto.Size(header))
+	suspicion := proto.Size(&wire.Suspicion{View: big, Replica: math.MaxUint32, Signature: sig})
+	vc += (f + 1) * field(7, suspicion)
 	chunk := &wire.StateChunk{Sequence: big, Chunk: math.MaxUint32, Chunks: math.MaxUint32,
 		Certificate: repeat(checkpoint, n), Replica: math.MaxUint32,
 		Root: digest, Size: big, Proof: repeat2(digest, 64)}

@@ -68,7 +68,12 @@ func TestWorstCaseSizesMatchRealMessages(t *testing.T) {
 	for range cfg.WindowSize {
 		nv.PrePrepares = append(nv.PrePrepares, header)
 	}
-	if want := proto.Size(&wire.Message{Content: &wire.Message_ViewChange{ViewChange: vc}}); got.ViewChange != want {
+	// A VIEW-CHANGE carries up to f+1 signed suspicions; a NEW-VIEW's copies
+	// none.
+	susp := &wire.Suspicion{View: math.MaxUint64, Replica: math.MaxUint32, Signature: sig}
+	vcSent := proto.Clone(vc).(*wire.ViewChange)
+	vcSent.Suspicions = []*wire.Suspicion{susp, susp}
+	if want := proto.Size(&wire.Message{Content: &wire.Message_ViewChange{ViewChange: vcSent}}); got.ViewChange != want {
 		t.Errorf("largest view change: computed %d, encoded %d", got.ViewChange, want)
 	}
 	if want := proto.Size(&wire.Message{Content: &wire.Message_NewView{NewView: nv}}); got.NewView != want {

@@ -9,8 +9,10 @@ type peerProgress struct {
 	stable   uint64
 	view     uint64
 	changing bool
-	suspects bool   // it suspects the primary of view (see suspectPrimary)
-	heard    uint64 // tick of its last Status
+	suspects bool // it suspects the primary of view (see suspectPrimary)
+	// suspicion is its signed suspicion of the primary of view, verified.
+	suspicion *wire.Suspicion
+	heard     uint64 // tick of its last Status
 	// resends and chunks bound what its Status messages and FetchState
 	// requests make this replica send (see tickBucket).
 	resends, chunks tickBucket
@@ -29,7 +31,7 @@ const (
 func (r *Replica) broadcastStatus() {
 	r.send(Broadcast, &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
 		View: r.view, LastExecuted: r.lastExec, StableSequence: r.low, Replica: r.cfg.ID, ViewChanging: !r.active,
-		Suspects: r.active && r.suspecting,
+		Suspects: r.active && r.suspecting, Suspicion: r.statusSuspicion(),
 	}}})
 }
 
@@ -43,6 +45,7 @@ func (r *Replica) onStatus(from From, st *wire.Status) error {
 	p.seen, p.lastExec, p.stable = true, st.GetLastExecuted(), st.GetStableSequence()
 	p.view, p.changing, p.heard = st.GetView(), st.GetViewChanging(), r.ticks
 	p.suspects = st.GetSuspects() && !st.GetViewChanging()
+	r.noteSuspicion(p, st)
 	r.maybeChangeView()
 	if !stalled || !r.active {
 		return nil

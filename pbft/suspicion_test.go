@@ -3,6 +3,8 @@ package pbft
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -114,5 +116,61 @@ func TestFPlusOneSuspicionsChangeTheView(t *testing.T) {
 	}
 	if c.reps[3].View() != 1 {
 		t.Fatalf("replica 3 did not join on f+1 VIEW-CHANGEs: view %d", c.reps[3].View())
+	}
+}
+
+// A Byzantine replica may join a correct replica's lone suspicion and then
+// withhold its own VIEW-CHANGE. The correct replica's VIEW-CHANGE carries
+// both signed suspicions, so a replica still in the view joins on it
+// instead of leaving the correct one alone in the next view; a
+// VIEW-CHANGE with a single suspicion, or a forged one, is not joined.
+func TestViewChangeCarryingFPlusOneSuspicionsIsJoined(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		forge bool
+		join  bool
+	}{{"valid suspicions", false, true}, {"the second suspicion forged", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, 4, nil)
+			c.exchangeStatus(0, 1, 2, 3)
+			must(t, c.fromClient(1, c.request(kv.EncodePut([]byte("k"), []byte("v")))))
+			c.tickPastTimeout(1)
+			c.pending = nil
+			// Replica 2, Byzantine, claims to suspect too, signed.
+			s := &wire.Suspicion{View: 0, Replica: 2}
+			s.Signature = c.signers[2].Sign(suspicionTranscript("test", 0, 2))
+			if tc.forge {
+				s.Signature = c.signers[3].Sign(suspicionTranscript("test", 0, 2))
+			}
+			st := &wire.Status{View: 0, Replica: 2, Suspects: true, Suspicion: s}
+			must(t, c.step(2, 1, &wire.Message{Content: &wire.Message_Status{Status: st}}))
+			vcs := c.take(&wire.Message_ViewChange{})
+			if tc.forge {
+				if len(vcs) != 0 {
+					t.Fatal("replica 1 changed view on a forged suspicion")
+				}
+				return
+			}
+			if len(vcs) == 0 || !c.reps[1].ViewChanging() {
+				t.Fatal("replica 1 did not change view on f+1 signed suspicions")
+			}
+			vc := vcs[0].msg.GetViewChange()
+			if len(vc.GetSuspicions()) != 2 {
+				t.Fatalf("its VIEW-CHANGE carries %d suspicions, want 2", len(vc.GetSuspicions()))
+			}
+			must(t, c.step(1, 3, vcs[0].msg)) // replica 2 sends nothing
+			if got := c.reps[3].View() == 1 && c.reps[3].ViewChanging(); got != tc.join {
+				t.Fatalf("replica 3 joined: %v, want %v", got, tc.join)
+			}
+			// Stripped of its suspicions, the same VIEW-CHANGE is one of one:
+			// no join.
+			c2 := newTestCluster(t, 4, nil)
+			bare := proto.Clone(vcs[0].msg).(*wire.Message)
+			bare.GetViewChange().Suspicions = bare.GetViewChange().Suspicions[:1]
+			must(t, c2.step(1, 3, bare))
+			if c2.reps[3].ViewChanging() {
+				t.Fatal("replica 3 joined on one VIEW-CHANGE with one suspicion")
+			}
+		})
 	}
 }

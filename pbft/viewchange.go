@@ -22,6 +22,10 @@ type ViewState struct {
 // VIEW-CHANGE for view v with this replica's stable checkpoint proof and its
 // prepared certificates above it.
 func (r *Replica) startViewChange(v uint64) {
+	var suspicions []*wire.Suspicion
+	if r.active && v == r.view+1 {
+		suspicions = r.suspicionsOfView(r.view) // why it leaves, for the others to check
+	}
 	r.failedViews++ // reset when a request executes
 	r.view, r.active, r.suspecting, r.slowPrimary = v, false, false, false
 	r.stopTimer()
@@ -41,6 +45,7 @@ func (r *Replica) startViewChange(v uint64) {
 		vc.Prepared = append(vc.Prepared, r.preparedCerts[seq])
 	}
 	vc.Signature = r.cfg.Signer.Sign(viewChangeTranscript(r.cfg.ClusterID, vc))
+	vc.Suspicions = suspicions // outside the signature: each is signed
 	r.forgetViewsBelow(v)
 	r.viewChangesFor(v)[r.cfg.ID] = vc
 	r.send(Broadcast, &wire.Message{Content: &wire.Message_ViewChange{ViewChange: vc}})
@@ -107,7 +112,7 @@ func (r *Replica) onViewChange(from From, vc *wire.ViewChange) error {
 		return err
 	}
 	r.viewChangesFor(v)[vc.GetReplica()] = vc
-	if r.maybeJoin() {
+	if r.joinOnSuspicions(vc) || r.maybeJoin() {
 		return nil
 	}
 	if v == r.view {
@@ -147,6 +152,9 @@ func (r *Replica) maybeJoin() bool {
 // proof, and each prepared certificate (inside the window above the
 // checkpoint, at most one per sequence number, from a view below the new one).
 func (r *Replica) checkViewChange(vc *wire.ViewChange) error {
+	if len(vc.GetSuspicions()) > r.q.f+1 {
+		return r.drop(ErrMalformed, "view change with %d suspicions, at most f+1 = %d", len(vc.GetSuspicions()), r.q.f+1)
+	}
 	if err := r.verifyReplica(vc.GetReplica(), viewChangeTranscript(r.cfg.ClusterID, vc), vc.GetSignature()); err != nil {
 		return err
 	}

@@ -56,19 +56,53 @@ func (r *Replica) checkTimer() {
 		r.stopTimer()
 		return
 	}
-	if r.active && !r.hearsQuorum() {
+	if !r.hearsQuorum() {
 		// Cut off from the others, this replica cannot tell a faulty primary
 		// from its own isolation, and a view change needs 2f+1 replicas
-		// anyway; suspecting the primary alone would only strand it in a
-		// view nobody else moves to.
+		// anyway; suspecting the primary alone, or moving on alone from a
+		// view change whose NEW-VIEW it missed, would only strand it in a
+		// view nobody else moves to. Reconnected, it gets the NEW-VIEW
+		// resent.
 		r.restartTimer()
 		return
 	}
 	if !r.active {
+		if r.viewStartedElsewhere() || !r.hearsFresh() {
+			// f+1 peers (a correct one among them) work in the view this
+			// replica changes to: it only missed the NEW-VIEW, which they
+			// resend when its Status shows so. Or it has not heard the
+			// others since a partition healed, and does not know yet.
+			r.restartTimer()
+			return
+		}
 		r.startViewChange(r.view + 1) // the new view's primary failed too
 		return
 	}
 	r.suspectPrimary()
+}
+
+// viewStartedElsewhere reports whether f+1 peers, heard recently, are
+// active in the view this replica is changing to.
+func (r *Replica) viewStartedElsewhere() bool {
+	n := 0
+	for id, p := range r.peers {
+		if uint32(id) != r.cfg.ID && p.seen && r.ticks-p.heard <= 4*r.cfg.StatusTicks && p.view == r.view && !p.changing {
+			n++
+		}
+	}
+	return n > r.q.f
+}
+
+// hearsFresh reports whether 2f peers sent a Status within the last two
+// Status periods: what a replica knows of the others is current.
+func (r *Replica) hearsFresh() bool {
+	n := 0
+	for id, p := range r.peers {
+		if uint32(id) != r.cfg.ID && p.seen && r.ticks-p.heard <= 2*r.cfg.StatusTicks {
+			n++
+		}
+	}
+	return n >= r.q.prepared()
 }
 
 // suspectPrimary: the timer fired in the normal case. The replica says so
@@ -108,12 +142,16 @@ func (r *Replica) maybeChangeView() {
 	if !r.active || !r.suspecting {
 		return
 	}
+	// Only what it can show the others counts: signed suspicions (they
+	// travel in its VIEW-CHANGE, see joinOnSuspicions) and VIEW-CHANGEs
+	// for the next view.
 	n := 1
+	next := r.viewChanges[r.view+1] // nil until one arrived
 	for id, p := range r.peers {
-		if uint32(id) == r.cfg.ID || !p.seen || r.ticks-p.heard > 4*r.cfg.StatusTicks {
+		if uint32(id) == r.cfg.ID {
 			continue
 		}
-		if p.view > r.view || p.view == r.view && p.suspects {
+		if id < len(next) && next[id] != nil || p.suspicion != nil && p.suspicion.GetView() == r.view && r.ticks-p.heard <= 4*r.cfg.StatusTicks {
 			n++
 		}
 	}

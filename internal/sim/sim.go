@@ -410,8 +410,18 @@ func (s *Sim) converged() error {
 	if first == nil {
 		return fmt.Errorf("no correct replica is in a started view")
 	}
-	s.stranded = len(stranded)
+	s.stranded = 0
 	for _, n := range stranded {
+		if n.r.LastExecuted() < first.r.StableCheckpoint() {
+			return fmt.Errorf("replica %d, waiting for view %d, executed up to %d, below the stable checkpoint %d",
+				n.r.ID(), n.r.View(), n.r.LastExecuted(), first.r.StableCheckpoint())
+		}
+		if n.r.View() <= first.r.View() {
+			// It missed the NEW-VIEW of a view the others use (it was cut
+			// off): whoever holds it resends it when its Status shows so.
+			continue
+		}
+		s.stranded++
 		if !s.byzantine() {
 			// A fired timer only raises a suspicion, and VIEW-CHANGE
 			// follows f+1 of them, so with crashes and a bad network alone
@@ -420,15 +430,8 @@ func (s *Sim) converged() error {
 			return fmt.Errorf("replica %d is stranded: it waits for view %d while replica %d works in view %d",
 				n.r.ID(), n.r.View(), first.r.ID(), first.r.View())
 		}
-		// A Byzantine replica can claim a suspicion alongside a correct
-		// replica's lone one and then withhold its own VIEW-CHANGE (a twin
-		// does so across a partition): the correct replica then waits for
-		// the next view change, and must meanwhile keep up by state
-		// transfer.
-		if n.r.LastExecuted() < first.r.StableCheckpoint() {
-			return fmt.Errorf("replica %d, waiting for a view nobody else moved to, executed up to %d, below the stable checkpoint %d",
-				n.r.ID(), n.r.LastExecuted(), first.r.StableCheckpoint())
-		}
+		// With a Byzantine replica it can still happen (see the suites'
+		// counts); the replica must meanwhile keep up, checked above.
 	}
 	return nil
 }

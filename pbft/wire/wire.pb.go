@@ -858,8 +858,14 @@ type ViewChange struct {
 	Prepared        []*PreparedCertificate `protobuf:"bytes,4,rep,name=prepared,proto3" json:"prepared,omitempty"`
 	Replica         uint32                 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"`
 	Signature       []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Up to f+1 signed suspicions of the primary of new_view-1 that made the
+	// sender change views (its own among them). Not covered by signature:
+	// each is signed by its own replica. A replica still working in that
+	// view joins on f+1 of them, so the sender is never left alone in the
+	// new view. Stripped from the copies a NEW-VIEW carries.
+	Suspicions    []*Suspicion `protobuf:"bytes,7,rep,name=suspicions,proto3" json:"suspicions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ViewChange) Reset() {
@@ -934,6 +940,75 @@ func (x *ViewChange) GetSignature() []byte {
 	return nil
 }
 
+func (x *ViewChange) GetSuspicions() []*Suspicion {
+	if x != nil {
+		return x.Suspicions
+	}
+	return nil
+}
+
+// Suspicion: replica suspects the primary of view (its view-change timer
+// fired, or the primary measured slow). Binds the replica to nothing.
+type Suspicion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	View          uint64                 `protobuf:"varint,1,opt,name=view,proto3" json:"view,omitempty"`
+	Replica       uint32                 `protobuf:"varint,2,opt,name=replica,proto3" json:"replica,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Suspicion) Reset() {
+	*x = Suspicion{}
+	mi := &file_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Suspicion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Suspicion) ProtoMessage() {}
+
+func (x *Suspicion) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Suspicion.ProtoReflect.Descriptor instead.
+func (*Suspicion) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Suspicion) GetView() uint64 {
+	if x != nil {
+		return x.View
+	}
+	return 0
+}
+
+func (x *Suspicion) GetReplica() uint32 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
+func (x *Suspicion) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // NewView starts new_view: 2f+1 view changes and the re-issued pre-prepares,
 // which carry digests only; a replica that lacks a batch fetches it
 // (FetchBatch) from the replicas that vouched for it.
@@ -950,7 +1025,7 @@ type NewView struct {
 
 func (x *NewView) Reset() {
 	*x = NewView{}
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1037,7 @@ func (x *NewView) String() string {
 func (*NewView) ProtoMessage() {}
 
 func (x *NewView) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[9]
+	mi := &file_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1050,7 @@ func (x *NewView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewView.ProtoReflect.Descriptor instead.
 func (*NewView) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NewView) GetView() uint64 {
@@ -1030,14 +1105,16 @@ type Status struct {
 	// primary. Non-binding: it still acts in view, and sends VIEW-CHANGE only
 	// once f+1 replicas suspect (or f+1 VIEW-CHANGEs make it join). False
 	// again once it executes a request.
-	Suspects      bool `protobuf:"varint,7,opt,name=suspects,proto3" json:"suspects,omitempty"`
+	Suspects bool `protobuf:"varint,7,opt,name=suspects,proto3" json:"suspects,omitempty"`
+	// suspects, signed: what a VIEW-CHANGE carries as its reason.
+	Suspicion     *Suspicion `protobuf:"bytes,8,opt,name=suspicion,proto3" json:"suspicion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1126,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1139,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Status) GetView() uint64 {
@@ -1114,6 +1191,13 @@ func (x *Status) GetSuspects() bool {
 	return false
 }
 
+func (x *Status) GetSuspicion() *Suspicion {
+	if x != nil {
+		return x.Suspicion
+	}
+	return nil
+}
+
 // FetchState asks a replica for one chunk of its stable state, if that is at
 // or above sequence (the asker's last executed plus one).
 type FetchState struct {
@@ -1127,7 +1211,7 @@ type FetchState struct {
 
 func (x *FetchState) Reset() {
 	*x = FetchState{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1223,7 @@ func (x *FetchState) String() string {
 func (*FetchState) ProtoMessage() {}
 
 func (x *FetchState) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1236,7 @@ func (x *FetchState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchState.ProtoReflect.Descriptor instead.
 func (*FetchState) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FetchState) GetSequence() uint64 {
@@ -1197,7 +1281,7 @@ type StateChunk struct {
 
 func (x *StateChunk) Reset() {
 	*x = StateChunk{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1293,7 @@ func (x *StateChunk) String() string {
 func (*StateChunk) ProtoMessage() {}
 
 func (x *StateChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1306,7 @@ func (x *StateChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
 func (*StateChunk) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StateChunk) GetSequence() uint64 {
@@ -1303,7 +1387,7 @@ type ReplyCacheEntry struct {
 
 func (x *ReplyCacheEntry) Reset() {
 	*x = ReplyCacheEntry{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1399,7 @@ func (x *ReplyCacheEntry) String() string {
 func (*ReplyCacheEntry) ProtoMessage() {}
 
 func (x *ReplyCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1412,7 @@ func (x *ReplyCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyCacheEntry.ProtoReflect.Descriptor instead.
 func (*ReplyCacheEntry) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplyCacheEntry) GetClientKey() []byte {
@@ -1378,7 +1462,7 @@ type StateSnapshot struct {
 
 func (x *StateSnapshot) Reset() {
 	*x = StateSnapshot{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1474,7 @@ func (x *StateSnapshot) String() string {
 func (*StateSnapshot) ProtoMessage() {}
 
 func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1487,7 @@ func (x *StateSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateSnapshot.ProtoReflect.Descriptor instead.
 func (*StateSnapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateSnapshot) GetSequence() uint64 {
@@ -1462,7 +1546,7 @@ type StableProof struct {
 
 func (x *StableProof) Reset() {
 	*x = StableProof{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1558,7 @@ func (x *StableProof) String() string {
 func (*StableProof) ProtoMessage() {}
 
 func (x *StableProof) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1571,7 @@ func (x *StableProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StableProof.ProtoReflect.Descriptor instead.
 func (*StableProof) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StableProof) GetSequence() uint64 {
@@ -1517,7 +1601,7 @@ type FetchBatch struct {
 
 func (x *FetchBatch) Reset() {
 	*x = FetchBatch{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1613,7 @@ func (x *FetchBatch) String() string {
 func (*FetchBatch) ProtoMessage() {}
 
 func (x *FetchBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1626,7 @@ func (x *FetchBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchBatch.ProtoReflect.Descriptor instead.
 func (*FetchBatch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FetchBatch) GetSequence() uint64 {
@@ -1580,7 +1664,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1676,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[17]
+	mi := &file_wire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1689,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{17}
+	return file_wire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Batch) GetSequence() uint64 {
@@ -1713,7 +1797,7 @@ const file_wire_proto_rawDesc = "" +
 	"\x13PreparedCertificate\x12<\n" +
 	"\vpre_prepare\x18\x01 \x01(\v2\x1b.bulwark.wire.v1.PrePrepareR\n" +
 	"prePrepare\x124\n" +
-	"\bprepares\x18\x02 \x03(\v2\x18.bulwark.wire.v1.PrepareR\bprepares\"\x92\x02\n" +
+	"\bprepares\x18\x02 \x03(\v2\x18.bulwark.wire.v1.PrepareR\bprepares\"\xce\x02\n" +
 	"\n" +
 	"ViewChange\x12\x19\n" +
 	"\bnew_view\x18\x01 \x01(\x04R\anewView\x12'\n" +
@@ -1721,13 +1805,20 @@ const file_wire_proto_rawDesc = "" +
 	"\x10checkpoint_proof\x18\x03 \x03(\v2\x1b.bulwark.wire.v1.CheckpointR\x0fcheckpointProof\x12@\n" +
 	"\bprepared\x18\x04 \x03(\v2$.bulwark.wire.v1.PreparedCertificateR\bprepared\x12\x18\n" +
 	"\areplica\x18\x05 \x01(\rR\areplica\x12\x1c\n" +
-	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xd5\x01\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\x12:\n" +
+	"\n" +
+	"suspicions\x18\a \x03(\v2\x1a.bulwark.wire.v1.SuspicionR\n" +
+	"suspicions\"W\n" +
+	"\tSuspicion\x12\x12\n" +
+	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x18\n" +
+	"\areplica\x18\x02 \x01(\rR\areplica\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xd5\x01\n" +
 	"\aNewView\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12>\n" +
 	"\fview_changes\x18\x02 \x03(\v2\x1b.bulwark.wire.v1.ViewChangeR\vviewChanges\x12>\n" +
 	"\fpre_prepares\x18\x03 \x03(\v2\x1b.bulwark.wire.v1.PrePrepareR\vprePrepares\x12\x18\n" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xe8\x01\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xa2\x02\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12#\n" +
 	"\rlast_executed\x18\x02 \x01(\x04R\flastExecuted\x12'\n" +
@@ -1735,7 +1826,8 @@ const file_wire_proto_rawDesc = "" +
 	"\areplica\x18\x04 \x01(\rR\areplica\x12#\n" +
 	"\rview_changing\x18\x05 \x01(\bR\fviewChanging\x12!\n" +
 	"\fstate_digest\x18\x06 \x01(\fR\vstateDigest\x12\x1a\n" +
-	"\bsuspects\x18\a \x01(\bR\bsuspects\"X\n" +
+	"\bsuspects\x18\a \x01(\bR\bsuspects\x128\n" +
+	"\tsuspicion\x18\b \x01(\v2\x1a.bulwark.wire.v1.SuspicionR\tsuspicion\"X\n" +
 	"\n" +
 	"FetchState\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x18\n" +
@@ -1792,7 +1884,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 	return file_wire_proto_rawDescData
 }
 
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_wire_proto_goTypes = []any{
 	(*Message)(nil),             // 0: bulwark.wire.v1.Message
 	(*Request)(nil),             // 1: bulwark.wire.v1.Request
@@ -1803,15 +1895,16 @@ var file_wire_proto_goTypes = []any{
 	(*Checkpoint)(nil),          // 6: bulwark.wire.v1.Checkpoint
 	(*PreparedCertificate)(nil), // 7: bulwark.wire.v1.PreparedCertificate
 	(*ViewChange)(nil),          // 8: bulwark.wire.v1.ViewChange
-	(*NewView)(nil),             // 9: bulwark.wire.v1.NewView
-	(*Status)(nil),              // 10: bulwark.wire.v1.Status
-	(*FetchState)(nil),          // 11: bulwark.wire.v1.FetchState
-	(*StateChunk)(nil),          // 12: bulwark.wire.v1.StateChunk
-	(*ReplyCacheEntry)(nil),     // 13: bulwark.wire.v1.ReplyCacheEntry
-	(*StateSnapshot)(nil),       // 14: bulwark.wire.v1.StateSnapshot
-	(*StableProof)(nil),         // 15: bulwark.wire.v1.StableProof
-	(*FetchBatch)(nil),          // 16: bulwark.wire.v1.FetchBatch
-	(*Batch)(nil),               // 17: bulwark.wire.v1.Batch
+	(*Suspicion)(nil),           // 9: bulwark.wire.v1.Suspicion
+	(*NewView)(nil),             // 10: bulwark.wire.v1.NewView
+	(*Status)(nil),              // 11: bulwark.wire.v1.Status
+	(*FetchState)(nil),          // 12: bulwark.wire.v1.FetchState
+	(*StateChunk)(nil),          // 13: bulwark.wire.v1.StateChunk
+	(*ReplyCacheEntry)(nil),     // 14: bulwark.wire.v1.ReplyCacheEntry
+	(*StateSnapshot)(nil),       // 15: bulwark.wire.v1.StateSnapshot
+	(*StableProof)(nil),         // 16: bulwark.wire.v1.StableProof
+	(*FetchBatch)(nil),          // 17: bulwark.wire.v1.FetchBatch
+	(*Batch)(nil),               // 18: bulwark.wire.v1.Batch
 }
 var file_wire_proto_depIdxs = []int32{
 	1,  // 0: bulwark.wire.v1.Message.request:type_name -> bulwark.wire.v1.Request
@@ -1821,29 +1914,31 @@ var file_wire_proto_depIdxs = []int32{
 	5,  // 4: bulwark.wire.v1.Message.commit:type_name -> bulwark.wire.v1.Commit
 	6,  // 5: bulwark.wire.v1.Message.checkpoint:type_name -> bulwark.wire.v1.Checkpoint
 	8,  // 6: bulwark.wire.v1.Message.view_change:type_name -> bulwark.wire.v1.ViewChange
-	9,  // 7: bulwark.wire.v1.Message.new_view:type_name -> bulwark.wire.v1.NewView
-	10, // 8: bulwark.wire.v1.Message.status:type_name -> bulwark.wire.v1.Status
-	11, // 9: bulwark.wire.v1.Message.fetch_state:type_name -> bulwark.wire.v1.FetchState
-	12, // 10: bulwark.wire.v1.Message.state_chunk:type_name -> bulwark.wire.v1.StateChunk
-	16, // 11: bulwark.wire.v1.Message.fetch_batch:type_name -> bulwark.wire.v1.FetchBatch
-	17, // 12: bulwark.wire.v1.Message.batch:type_name -> bulwark.wire.v1.Batch
+	10, // 7: bulwark.wire.v1.Message.new_view:type_name -> bulwark.wire.v1.NewView
+	11, // 8: bulwark.wire.v1.Message.status:type_name -> bulwark.wire.v1.Status
+	12, // 9: bulwark.wire.v1.Message.fetch_state:type_name -> bulwark.wire.v1.FetchState
+	13, // 10: bulwark.wire.v1.Message.state_chunk:type_name -> bulwark.wire.v1.StateChunk
+	17, // 11: bulwark.wire.v1.Message.fetch_batch:type_name -> bulwark.wire.v1.FetchBatch
+	18, // 12: bulwark.wire.v1.Message.batch:type_name -> bulwark.wire.v1.Batch
 	1,  // 13: bulwark.wire.v1.PrePrepare.requests:type_name -> bulwark.wire.v1.Request
 	3,  // 14: bulwark.wire.v1.PreparedCertificate.pre_prepare:type_name -> bulwark.wire.v1.PrePrepare
 	4,  // 15: bulwark.wire.v1.PreparedCertificate.prepares:type_name -> bulwark.wire.v1.Prepare
 	6,  // 16: bulwark.wire.v1.ViewChange.checkpoint_proof:type_name -> bulwark.wire.v1.Checkpoint
 	7,  // 17: bulwark.wire.v1.ViewChange.prepared:type_name -> bulwark.wire.v1.PreparedCertificate
-	8,  // 18: bulwark.wire.v1.NewView.view_changes:type_name -> bulwark.wire.v1.ViewChange
-	3,  // 19: bulwark.wire.v1.NewView.pre_prepares:type_name -> bulwark.wire.v1.PrePrepare
-	6,  // 20: bulwark.wire.v1.StateChunk.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	13, // 21: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
-	6,  // 22: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	6,  // 23: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
-	1,  // 24: bulwark.wire.v1.Batch.requests:type_name -> bulwark.wire.v1.Request
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	9,  // 18: bulwark.wire.v1.ViewChange.suspicions:type_name -> bulwark.wire.v1.Suspicion
+	8,  // 19: bulwark.wire.v1.NewView.view_changes:type_name -> bulwark.wire.v1.ViewChange
+	3,  // 20: bulwark.wire.v1.NewView.pre_prepares:type_name -> bulwark.wire.v1.PrePrepare
+	9,  // 21: bulwark.wire.v1.Status.suspicion:type_name -> bulwark.wire.v1.Suspicion
+	6,  // 22: bulwark.wire.v1.StateChunk.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	14, // 23: bulwark.wire.v1.StateSnapshot.reply_cache:type_name -> bulwark.wire.v1.ReplyCacheEntry
+	6,  // 24: bulwark.wire.v1.StateSnapshot.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	6,  // 25: bulwark.wire.v1.StableProof.certificate:type_name -> bulwark.wire.v1.Checkpoint
+	1,  // 26: bulwark.wire.v1.Batch.requests:type_name -> bulwark.wire.v1.Request
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1872,7 +1967,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
