@@ -95,15 +95,7 @@ func (r *Replica) viewStartedElsewhere() bool {
 
 // hearsFresh reports whether 2f peers sent a Status within the last two
 // Status periods: what a replica knows of the others is current.
-func (r *Replica) hearsFresh() bool {
-	n := 0
-	for id, p := range r.peers {
-		if uint32(id) != r.cfg.ID && p.seen && r.ticks-p.heard <= 2*r.cfg.StatusTicks {
-			n++
-		}
-	}
-	return n >= r.q.prepared()
-}
+func (r *Replica) hearsFresh() bool { return r.heardWithin(2*r.cfg.StatusTicks) >= r.q.prepared() }
 
 // suspectPrimary: the timer fired in the normal case. The replica says so
 // to its peers, but a suspicion binds it to nothing: it goes on acting in
@@ -162,14 +154,17 @@ func (r *Replica) maybeChangeView() {
 
 // hearsQuorum reports whether 2f peers sent a Status within the last four
 // Status periods.
-func (r *Replica) hearsQuorum() bool {
+func (r *Replica) hearsQuorum() bool { return r.heardWithin(4*r.cfg.StatusTicks) >= r.q.prepared() }
+
+// heardWithin counts the peers that sent a Status within the last ticks.
+func (r *Replica) heardWithin(ticks uint64) int {
 	n := 0
 	for id, p := range r.peers {
-		if uint32(id) != r.cfg.ID && p.seen && r.ticks-p.heard <= 4*r.cfg.StatusTicks {
+		if uint32(id) != r.cfg.ID && p.seen && r.ticks-p.heard <= ticks {
 			n++
 		}
 	}
-	return n >= r.q.prepared()
+	return n
 }
 
 // behind reports whether f+1 peers in this view executed beyond this replica.
