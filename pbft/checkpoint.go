@@ -44,10 +44,6 @@ func (r *Replica) CheckpointDigest() (uint64, crypto.Digest) {
 		}
 	}
 	if best == nil {
-		if r.genesis == nil {
-			d := r.StateDigest()
-			r.genesis = &d
-		}
 		return 0, *r.genesis
 	}
 	return best.GetSequence(), crypto.Digest(best.GetStateDigest())

@@ -57,3 +57,20 @@ func TestRestartedReplicaAnswersNoReadBelowWhatItCommitted(t *testing.T) {
 		t.Fatalf("read after catching up: %+v, %v; want the value written at 3", res, err)
 	}
 }
+
+// Before its first checkpoint a replica reports the digest of the state it
+// started in as sequence 0's, whenever it is first asked: a replica asked
+// only after executing must report the same as one asked before.
+func TestCheckpointDigestBeforeTheFirstCheckpointIsTheInitialState(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	_, before := c.reps[2].CheckpointDigest()
+	must(t, c.fromClient(0, c.request(kv.EncodePut([]byte("k"), []byte("v")))))
+	c.deliver(nil)
+	if c.reps[1].LastExecuted() != 1 || c.reps[1].StableCheckpoint() != 0 {
+		t.Fatalf("replica 1 executed %d, stable %d; want one request, no checkpoint", c.reps[1].LastExecuted(), c.reps[1].StableCheckpoint())
+	}
+	seq, late := c.reps[1].CheckpointDigest() // first asked now, after executing
+	if _, early := c.reps[2].CheckpointDigest(); seq != 0 || late != before || early != before {
+		t.Fatalf("sequence 0's digest: %x asked late, %x asked early (seq %d)", late[:4], before[:4], seq)
+	}
+}

@@ -44,7 +44,7 @@ type Replica struct {
 	// replicated client table (clients.go).
 	floors      map[string]uint64
 	globalFloor uint64
-	genesis     *crypto.Digest // the state digest at sequence 0, once computed
+	genesis     *crypto.Digest // the state digest at sequence 0, taken in New
 	queue       admission      // at the primary: requests awaiting a batch, per client key
 	// inflight counts, at the primary, each client key's requests in
 	// batches it proposed that have not executed (see atInflightShare).
@@ -89,7 +89,7 @@ func New(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	q, _ := newQuorum(len(cfg.Replicas))
-	return &Replica{
+	r := &Replica{
 		cfg:           cfg,
 		q:             q,
 		svc:           cfg.Service,
@@ -105,7 +105,14 @@ func New(cfg Config) (*Replica, error) {
 		viewChanges:   make(map[uint64][]*wire.ViewChange),
 		preparedCerts: make(map[uint64]*wire.PreparedCertificate),
 		stats:         newStats(),
-	}, nil
+	}
+	// The digest at sequence 0, of the state the service starts in: taken
+	// now, before anything executes. Taken at the first CheckpointDigest
+	// call instead, a replica asked after executing reported its later
+	// state as sequence 0's, unlike the others.
+	genesis := r.StateDigest()
+	r.genesis = &genesis
+	return r, nil
 }
 
 // Step handles one message from an authenticated peer. A non-nil error says
