@@ -51,7 +51,7 @@ const (
 	// that a fresh cluster's first, cold windows set no expectation alone.
 	perfMinWindows = 3
 	// perfMaxDelays bounds the delays kept per window; past it the window
-	// keeps every other one (the median stays representative).
+	// starts a new sample set, so its median is that of its last requests.
 	perfMaxDelays = 4096
 )
 
