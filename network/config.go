@@ -56,8 +56,6 @@ const (
 	// the backoff: a peer that accepts and then immediately drops us is
 	// retried at a falling rate, not every 50 ms.
 	stableAfter = 2 * time.Second
-	// inboundBuffer is the capacity of the Inbound channel.
-	inboundBuffer = 1024
 )
 
 // Peer is a replica's entry in the cluster: its id, libp2p peer id (see

@@ -30,6 +30,9 @@ type core struct {
 	log     *slog.Logger
 	stats   *counters
 	maxSend int // bound on the frames this host sends
+	// inbox queues received messages per source and feeds inbound, which
+	// the consumer reads.
+	inbox   *fairInbox
 	inbound chan pbft.Inbound
 	timings timings
 	// fromReplicas and fromClients are how streams from either kind of
@@ -109,11 +112,13 @@ func newCore(ctx context.Context, log *slog.Logger, maxSend int, t timings) *cor
 		log:     log,
 		stats:   newCounters(log),
 		maxSend: maxSend,
-		inbound: make(chan pbft.Inbound, inboundBuffer),
 		timings: t,
 		streams: make(map[network.Stream]struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.inbox = newFairInbox(c.ctx)
+	c.inbound = c.inbox.out
+	c.spawn(c.inbox.run)
 	return c
 }
 
@@ -170,17 +175,15 @@ func (c *core) sleep(d time.Duration) bool {
 	}
 }
 
-// deliver hands a message to Inbound. It blocks while the consumer is behind
-// (the stream's flow control then slows the sender, whose own queue drops),
-// but never past Close.
+// deliver queues a message for Inbound behind its source's earlier ones. It
+// blocks while that source has its share waiting (the stream's flow control
+// then slows the sender, whose own queue drops), but never past Close.
 func (c *core) deliver(in pbft.Inbound) bool {
-	select {
-	case c.inbound <- in:
-		c.stats.received.Add(1)
-		return true
-	case <-c.ctx.Done():
+	if !c.inbox.push(in) {
 		return false
 	}
+	c.stats.received.Add(1)
+	return true
 }
 
 // readLoop reads frames from s and delivers them as sent by from, until the

@@ -91,19 +91,14 @@ func (a *admission) dropKey(key string) {
 func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy func(key string, taking inflightUse) bool, othersActive func(key string) bool) []queued {
 	skip := make(map[string]bool)
 	taking := make(map[string]inflightUse) // what this batch takes of each key so far
+	// A key at its share waits only for another key: one queued beside it,
+	// or one with requests in flight whose next ones need room. A lone key
+	// fills whole batches.
+	contended := func(key string) bool { return len(a.ring) > 1 || othersActive(key) }
 	for _, k := range a.ring {
-		if busy(k, inflightUse{}) {
+		if busy(k, inflightUse{}) && contended(k) {
 			skip[k] = true
 		}
-	}
-	contended := len(skip) < len(a.ring)
-	for k := range skip {
-		if !contended && othersActive(k) {
-			contended = true // another key has requests in flight: keep room for its next ones
-		}
-	}
-	if !contended {
-		clear(skip) // nobody else is served: no one to make room for
 	}
 	var batch []queued
 	size := 0
@@ -127,7 +122,7 @@ func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy 
 			size += q.size
 			t := taking[key]
 			taking[key] = inflightUse{requests: t.requests + 1, bytes: t.bytes + q.size}
-			if contended && busy(key, taking[key]) {
+			if busy(key, taking[key]) && contended(key) {
 				skip[key] = true // it reached its share with this one
 			}
 		}

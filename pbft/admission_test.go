@@ -40,18 +40,7 @@ func TestFloodingKeyDelaysOnlyItself(t *testing.T) {
 				return
 			}
 		}
-		// Complete the batch so the next one goes out.
-		for i := 1; i < 4; i++ {
-			must(t, c.step(0, i, ppMsg(pp)))
-		}
-		next = nil
-		c.deliver(func(s sent) bool {
-			if isKind(s, &wire.Message_PrePrepare{}) {
-				next = append(next, s) // the next batch, stepped by the loop
-				return true
-			}
-			return false
-		})
+		next = c.completeBatch(pp) // so the next one goes out
 	}
 }
 
@@ -157,4 +146,89 @@ func TestRequestsBeyondTheShareAreDroppedUnverified(t *testing.T) {
 	if c.reps[0].forging(string(flood.PublicKey())) {
 		t.Fatal("penalised for a signature it never checked")
 	}
+}
+
+// The in-flight share holds a key back only for another key: a lone client
+// with many sessions fills whole batches, and two keys are each held at
+// their share. (Counted as contended because it was not yet at its share, a
+// lone key had its batches cut at its share, and the bench's 32-session
+// client got half of its requests into each round of agreement.)
+func TestInflightShareHoldsAKeyOnlyForAnother(t *testing.T) {
+	const share = 2
+	take := func(keys ...string) map[string]int {
+		var a admission
+		for _, k := range keys {
+			for s := range uint64(32) {
+				a.push(queued{key: sessionKey{client: k, session: s}, size: 10}, 64, 1024)
+			}
+		}
+		taken := map[string]int{}
+		usable := func(queued) bool { return true }
+		busy := func(k string, u inflightUse) bool { return u.requests >= share }
+		batch := a.take(32, 1<<20, usable, busy, func(string) bool { return false })
+		for _, q := range batch {
+			taken[q.key.client]++
+		}
+		return taken
+	}
+	if got := take("lone")["lone"]; got != 32 {
+		t.Errorf("a lone key got %d requests into a batch of 32; want all 32: nobody else waits", got)
+	}
+	for k, n := range take("a", "b") {
+		if n != share {
+			t.Errorf("with two keys queued, key %s got %d requests into the batch; want its share, %d", k, n, share)
+		}
+	}
+}
+
+// A key served within the last few batches still counts as active: a
+// closed-loop client's next request arrives just after its last one
+// executed, and a flood that arrives in between is held at its share
+// rather than filling the pipeline ahead of it. Once the other key has been
+// quiet for that many batches, the flood fills whole batches.
+func TestRecentlyServedKeyKeepsTheFloodAtItsShare(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize, cfg.MaxInflightBatches = 32, 1 })
+	must(t, c.fromClient(0, c.request([]byte("legitimate"))))
+	c.deliver(nil)
+	if c.reps[0].LastExecuted() != 1 {
+		t.Fatalf("the legitimate request did not execute: last executed %d", c.reps[0].LastExecuted())
+	}
+	flood := c.scheme.NewSigner("flooder")
+	for s := range uint64(400) {
+		must(t, c.fromClient(0, requestFrom(flood, s, "flood")))
+	}
+	share := 32 / 16
+	next := c.take(&wire.Message_PrePrepare{})
+	for len(next) > 0 {
+		pp := next[0].msg.GetPrePrepare()
+		n, quiet := len(pp.GetRequests()), pp.GetSequence()-2 // batches since the other key's executed
+		switch recent := quiet <= c.reps[0].recentBatches(); {
+		case recent && n > share:
+			t.Fatalf("batch %d, %d batches after the other key was served: %d flood requests, want at most its share %d", pp.GetSequence(), quiet, n, share)
+		case !recent && n < 32:
+			t.Fatalf("batch %d, the other key quiet for %d batches: %d flood requests, want a full batch of 32", pp.GetSequence(), quiet, n)
+		case !recent:
+			return
+		}
+		next = c.completeBatch(pp)
+	}
+	t.Fatal("the primary stopped proposing")
+}
+
+// completeBatch has replica 0's batch pp prepared, committed and executed
+// everywhere, and returns the pre-prepares of the batches that then go out,
+// undelivered, for the caller to inspect.
+func (c *testCluster) completeBatch(pp *wire.PrePrepare) []sent {
+	for i := 1; i < len(c.reps); i++ {
+		must(c.t, c.step(0, i, ppMsg(pp)))
+	}
+	var next []sent
+	c.deliver(func(s sent) bool {
+		if isKind(s, &wire.Message_PrePrepare{}) {
+			next = append(next, s)
+			return true
+		}
+		return false
+	})
+	return next
 }

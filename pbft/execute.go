@@ -28,7 +28,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 	for i, req := range reqs {
 		k := keyOf(req)
 		if r.inflight != nil {
-			r.executedAtPrimary(req)
+			r.executedAtPrimary(req, seq)
 		}
 		if r.belowFloor(k, r.clients[k], req.GetTimestamp()) && !bug(BugExecuteWithoutTimestampCheck) {
 			ex.Skipped[i] = true // its session was evicted: it may be a replay

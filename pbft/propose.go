@@ -73,18 +73,43 @@ func (r *Replica) atInflightShare(client string, taking inflightUse) bool {
 }
 
 // othersInFlight reports whether a key other than client has requests
-// ordered here that have not executed.
+// ordered here that have not executed, or had one executed within the last
+// recentBatches batches: a closed-loop client sends its next request as its
+// last one executes, and the flood must not fill the pipeline in between.
 func (r *Replica) othersInFlight(client string) bool {
 	_, mine := r.inflight[client]
-	if mine {
-		return len(r.inflight) > 1
+	if mine && len(r.inflight) > 1 || !mine && len(r.inflight) > 0 {
+		return true
 	}
-	return len(r.inflight) > 0
+	other := r.recent[0]
+	if other.key == client {
+		other = r.recent[1]
+	}
+	return other.key != "" && other.seq+r.recentBatches() >= r.lastExec
 }
 
-// executedAtPrimary takes an executed request off its key's in-flight use.
-func (r *Replica) executedAtPrimary(req *wire.Request) {
+// recentBatches is how many batches a key served counts as still active:
+// twice the pipeline, about one client round trip under load.
+func (r *Replica) recentBatches() uint64 { return 2 * r.cfg.MaxInflightBatches }
+
+// recentKey is a client key and the sequence number at which a request of
+// it last executed at this primary. Replica.recent holds the last two
+// distinct keys: whichever key asks, the other slot names the latest other
+// key served, so the check is O(1) however many keys there are.
+type recentKey struct {
+	key string
+	seq uint64
+}
+
+// executedAtPrimary takes a request executed at seq off its key's in-flight
+// use and records the key as recently served.
+func (r *Replica) executedAtPrimary(req *wire.Request, seq uint64) {
 	k := string(req.GetClientKey())
+	if r.recent[0].key == k {
+		r.recent[0].seq = seq
+	} else {
+		r.recent[1], r.recent[0] = r.recent[0], recentKey{key: k, seq: seq}
+	}
 	u, ok := r.inflight[k]
 	if !ok {
 		return

@@ -49,6 +49,9 @@ type Replica struct {
 	// inflight counts, at the primary, each client key's requests in
 	// batches it proposed that have not executed (see atInflightShare).
 	inflight map[string]inflightUse
+	// recent are the last two distinct keys served here (see
+	// othersInFlight).
+	recent [2]recentKey
 	// penalties are the client keys caught forging, at the primary.
 	penalties map[string]penalty
 

@@ -30,7 +30,7 @@ func (r *Replica) startViewChange(v uint64) {
 	r.view, r.active, r.suspecting, r.slowPrimary = v, false, false, false
 	r.stopTimer()
 	r.queue.reset()
-	r.inflight = nil
+	r.inflight, r.recent = nil, [2]recentKey{}
 	r.newView = nil
 	r.ready.View = &ViewState{View: v, Changing: true}
 	vc := &wire.ViewChange{NewView: v, StableSequence: r.low, CheckpointProof: r.stableCert, Replica: r.cfg.ID}
