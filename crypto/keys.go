@@ -1,11 +1,13 @@
 package crypto
 
 import (
+	stded25519 "crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"io"
 
 	"github.com/cloudflare/circl/sign/ed25519"
+	"github.com/hdevalence/ed25519consensus"
 )
 
 const (
@@ -25,8 +27,9 @@ type PublicKey []byte
 func (p PublicKey) Hex() string { return hex.EncodeToString(p) }
 
 // ParsePublicKeyHex parses a hex-encoded public key, as written in cluster
-// configuration, and checks its length so bad configuration fails at load
-// time rather than as mysteriously failing signatures later.
+// configuration, and checks its length and that it is a sound point
+// (CheckPublicKey), so bad configuration fails at load time rather than as
+// mysteriously failing, or forgeable, signatures later.
 func ParsePublicKeyHex(s string) (PublicKey, error) {
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -34,6 +37,9 @@ func ParsePublicKeyHex(s string) (PublicKey, error) {
 	}
 	if len(b) != PublicKeySize {
 		return nil, fmt.Errorf("crypto: parse public key %q: got %d bytes, want %d", s, len(b), PublicKeySize)
+	}
+	if err := CheckPublicKey(b); err != nil {
+		return nil, fmt.Errorf("crypto: parse public key %q: %w", s, err)
 	}
 	return PublicKey(b), nil
 }
@@ -101,19 +107,29 @@ func (k *PrivateKey) Seed() []byte {
 	return append([]byte(nil), k.priv.Seed()...)
 }
 
-// Ed25519Verifier verifies pure Ed25519 signatures with circl. The zero
-// value is ready to use and it is stateless, hence safe for concurrent use.
+// Ed25519Verifier verifies pure Ed25519 signatures by the ZIP-215 rules
+// (ed25519consensus): the cofactored equation [8][s]B = [8]R + [8][k]A, with
+// s canonical and A and R any valid encodings. Those are the rules under
+// which a batch check (VerifyBatch) and a check one by one always agree, so
+// replicas that verify one signature in different ways still accept exactly
+// the same signatures: otherwise a client could craft a signature (R with a
+// small-order component) that the primary's batch accepts and a backup's
+// single check refuses, and stall a correct primary. Keys of small order,
+// for which anyone could sign, are refused (CheckPublicKey). Every signature a
+// correct signer makes (circl's RFC 8032 signing) verifies under them. The
+// zero value is ready to use and it is stateless, hence safe for concurrent
+// use.
 type Ed25519Verifier struct{}
 
 var _ Verifier = Ed25519Verifier{}
 
 // Verify reports whether sig is a valid signature of msg by pub. Wrong-length
-// keys or signatures give false; circl also checks lengths, but checking here
-// keeps the no-panic promise independent of the library's internals.
+// keys or signatures give false; the library checks lengths too, but checking
+// here keeps the no-panic promise independent of its internals.
 func (Ed25519Verifier) Verify(pub PublicKey, msg, sig []byte) bool {
-	if len(pub) != PublicKeySize || len(sig) != SignatureSize {
+	if len(pub) != PublicKeySize || len(sig) != SignatureSize || CheckPublicKey(pub) != nil {
 		return false
 	}
 	verifies.Add(1)
-	return ed25519.Verify(ed25519.PublicKey(pub), msg, sig)
+	return ed25519consensus.Verify(stded25519.PublicKey(pub), msg, sig)
 }
