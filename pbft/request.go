@@ -111,6 +111,13 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	if !r.mayHold(k.client, heldCost(req)-cs.pendingSize) {
 		return r.drop(ErrQueueFull, "client key holds %d bytes of requests, %d in all", r.held[k.client], r.heldTotal)
 	}
+	// A key caught forging on its own connection is faulty: for its
+	// penalty, its requests are dropped unchecked, and so are a backup's
+	// forwards of them (backups hold them on the connection's word and
+	// forward resends; checking each cost the primary its time).
+	if r.isPrimary() && r.active && r.forging(k.client) {
+		return r.drop(ErrBadSignature, "request of a client key that recently sent a forged signature")
+	}
 	if !authentic && !r.verifyClient(req) {
 		return r.drop(ErrBadSignature, "forwarded request")
 	}
@@ -120,9 +127,6 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	// a forged signature would make a correct primary's batch stall.
 	verified := !authentic
 	if authentic && r.isPrimary() && r.active {
-		if r.forging(k.client) {
-			return r.drop(ErrBadSignature, "request of a client key that recently sent a forged signature")
-		}
 		if !r.verifyClient(req) {
 			r.penalise(k.client)
 			return r.drop(ErrBadSignature, "request from its client's connection")

@@ -380,6 +380,13 @@ func TestPrimaryOrdersOnlyValidlySignedRequests(t *testing.T) {
 	if err := c.fromClient(0, genuine); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("a forging client's next request at once: %v, want ErrBadSignature", err)
 	}
+	// Nor do a backup's forwards of them: backups hold the key's requests on
+	// its connection's word and forward its resends, and checking each at
+	// the primary let two forging keys make it spend its time verifying
+	// (the systest's forged-signature attack then cost it its view).
+	if err := c.step(1, 0, msgOf(c.request([]byte("forwarded")))); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("a forging client's request forwarded by a backup: %v, want ErrBadSignature", err)
+	}
 	if checked := c.reps[0].Stats().ClientSignaturesChecked; checked != 1 {
 		t.Fatalf("%d client signatures checked, want 1: a penalised key's requests cost none", checked)
 	}
