@@ -59,6 +59,9 @@ const (
 	// BugReadBelowFence: a restarted replica answers reads before it
 	// executed as far as it had committed.
 	BugReadBelowFence
+	// BugLoneEscalation: a replica waiting for a NEW-VIEW whose timer fired
+	// moves on to the next view at once, without f others suspecting.
+	BugLoneEscalation
 	numBugs
 )
 
@@ -81,6 +84,7 @@ var bugNames = [...]string{
 	BugExecuteWithoutTimestampCheck: "execute-without-timestamp-check",
 	BugLoneSuspicionChangesView:     "lone-suspicion-changes-view",
 	BugReadBelowFence:               "read-below-fence",
+	BugLoneEscalation:               "lone-escalation",
 }
 
 func (b Bug) String() string {

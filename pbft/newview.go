@@ -145,6 +145,12 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 	r.stopTimer()
 	r.forgetViewsBelow(r.view + 1)
 	r.ready.View = &ViewState{View: r.view}
+	if r.suspecting {
+		// It suspected the view change, which has now finished: the others
+		// must not count that suspicion against the view's primary.
+		r.suspecting, r.slowPrimary = false, false
+		r.broadcastStatus()
+	}
 	// The primary persists what it issued (the NEW-VIEW and its
 	// pre-prepares) before the NEW-VIEW leaves: after a crash it must not
 	// assign those sequence numbers again.

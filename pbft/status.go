@@ -31,7 +31,7 @@ const (
 func (r *Replica) broadcastStatus() {
 	r.send(Broadcast, &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
 		View: r.view, LastExecuted: r.lastExec, StableSequence: r.low, Replica: r.cfg.ID, ViewChanging: !r.active,
-		Suspects: r.active && r.suspecting, Suspicion: r.statusSuspicion(),
+		Suspects: r.suspecting, Suspicion: r.statusSuspicion(),
 	}}})
 }
 
@@ -44,7 +44,7 @@ func (r *Replica) onStatus(from From, st *wire.Status) error {
 		p.suspects == st.GetSuspects()
 	p.seen, p.lastExec, p.stable = true, st.GetLastExecuted(), st.GetStableSequence()
 	p.view, p.changing, p.heard = st.GetView(), st.GetViewChanging(), r.ticks
-	p.suspects = st.GetSuspects() && !st.GetViewChanging()
+	p.suspects = st.GetSuspects()
 	r.noteSuspicion(p, st)
 	r.maybeChangeView()
 	if !stalled || !r.active {

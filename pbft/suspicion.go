@@ -17,9 +17,10 @@ import (
 // VIEW-CHANGE, leaving the correct one alone in the next view.
 
 // statusSuspicion is this replica's signed suspicion of its view's
-// primary, or nil when it suspects nothing.
+// primary (working in the view, or waiting for its NEW-VIEW), or nil when
+// it suspects nothing.
 func (r *Replica) statusSuspicion() *wire.Suspicion {
-	if !r.active || !r.suspecting {
+	if !r.suspecting {
 		return nil
 	}
 	if s := r.ownSuspicion; s != nil && s.GetView() == r.view {
@@ -70,11 +71,12 @@ func (r *Replica) suspicionsOfView(v uint64) []*wire.Suspicion {
 }
 
 // joinOnSuspicions: a VIEW-CHANGE for the next view carries the signed
-// suspicions of the current primary that made its sender leave. With those
-// and the VIEW-CHANGEs for the next view already held, f+1 distinct
-// replicas suspect or have left: this replica leaves too.
+// suspicions of the current view's primary that made its sender leave.
+// With those and the VIEW-CHANGEs for the next view already held, f+1
+// distinct replicas suspect or have left: this replica leaves too, whether
+// it works in the view or still waits for its NEW-VIEW.
 func (r *Replica) joinOnSuspicions(vc *wire.ViewChange) bool {
-	if !r.active || vc.GetNewView() != r.view+1 || len(vc.GetSuspicions()) == 0 {
+	if vc.GetNewView() != r.view+1 || len(vc.GetSuspicions()) == 0 {
 		return false
 	}
 	leaving := make([]bool, r.q.n)

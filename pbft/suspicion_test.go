@@ -174,3 +174,70 @@ func TestViewChangeCarryingFPlusOneSuspicionsIsJoined(t *testing.T) {
 		})
 	}
 }
+
+// A replica waiting for a NEW-VIEW whose timer fires suspects the new view's
+// primary rather than moving on alone: it stays waiting for view 1 and says
+// so in its Status. With f+1 signed suspicions of view 1 it moves on to
+// view 2, its VIEW-CHANGE carries them, and a replica still waiting for
+// view 1 joins on it. (Moving on alone stranded a replica in the
+// simulator's Twins runs: a twin at its side, the others delivered view 1's
+// NEW-VIEW among themselves and never needed view 2.)
+func TestLoneEscalationStrandsNoReplica(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	c.exchangeStatus(0, 1, 2, 3)
+	for _, id := range []int{0, 2, 3} {
+		c.reps[id].startViewChange(1)
+		c.collect(id)
+	}
+	c.deliver(func(s sent) bool { return s.to == 1 || !isKind(s, &wire.Message_ViewChange{}) }) // view 1's primary hears nothing
+	r := c.reps[3]
+	status := func(id int, s *wire.Suspicion) *wire.Message {
+		return &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
+			View: 1, Replica: uint32(id), ViewChanging: true, Suspects: s != nil, Suspicion: s}}}
+	}
+	before := r.Stats().Suspicions
+	for i := uint64(0); r.Stats().Suspicions == before; i++ {
+		if i > 4*r.viewTimeout() {
+			t.Fatal("replica 3's timer never fired while it waited for view 1's NEW-VIEW")
+		}
+		if i%r.cfg.StatusTicks == 0 {
+			for _, id := range []int{0, 1, 2} {
+				must(t, r.Step(FromReplica(uint32(id)), status(id, nil)))
+			}
+		}
+		r.Tick()
+		c.collect(3)
+	}
+	for _, vc := range c.take(&wire.Message_ViewChange{}) {
+		if vc.msg.GetViewChange().GetNewView() != 1 { // its own for view 1 is resent
+			t.Fatalf("replica 3 sent a VIEW-CHANGE for view %d alone", vc.msg.GetViewChange().GetNewView())
+		}
+	}
+	if r.View() != 1 {
+		t.Fatalf("replica 3 moved on alone: view %d", r.View())
+	}
+	if _, suspects := c.statusesFrom(3); !suspects {
+		t.Fatal("replica 3 did not say it suspects view 1's primary")
+	}
+	c.pending = nil
+	s := &wire.Suspicion{View: 1, Replica: 2}
+	s.Signature = c.signers[2].Sign(suspicionTranscript("test", 1, 2))
+	must(t, r.Step(FromReplica(2), status(2, s)))
+	c.collect(3)
+	var vcs []sent
+	for _, vc := range c.take(&wire.Message_ViewChange{}) {
+		if vc.msg.GetViewChange().GetNewView() == 2 {
+			vcs = append(vcs, vc)
+		}
+	}
+	if r.View() != 2 || len(vcs) == 0 {
+		t.Fatalf("with f+1 suspicions of view 1: replica 3 in view %d, %d VIEW-CHANGEs sent", r.View(), len(vcs))
+	}
+	if n := len(vcs[0].msg.GetViewChange().GetSuspicions()); n != 2 {
+		t.Fatalf("its VIEW-CHANGE for view 2 carries %d suspicions, want 2", n)
+	}
+	must(t, c.step(3, 0, vcs[0].msg))
+	if c.reps[0].View() != 2 {
+		t.Fatalf("replica 0, waiting for view 1, did not join on f+1 suspicions of it: view %d", c.reps[0].View())
+	}
+}

@@ -23,7 +23,7 @@ type ViewState struct {
 // prepared certificates above it.
 func (r *Replica) startViewChange(v uint64) {
 	var suspicions []*wire.Suspicion
-	if r.active && v == r.view+1 {
+	if v == r.view+1 {
 		suspicions = r.suspicionsOfView(r.view) // why it leaves, for the others to check
 	}
 	r.failedViews++ // reset when a request executes

@@ -75,8 +75,16 @@ func (r *Replica) checkTimer() {
 			r.restartTimer()
 			return
 		}
-		r.startViewChange(r.view + 1) // the new view's primary failed too
-		return
+		if bug(BugLoneEscalation) {
+			r.startViewChange(r.view + 1)
+			return
+		}
+		// The new view's primary has not started it: suspect it as a
+		// working primary is suspected, and move on only with f other
+		// replicas (or join f+1 that did). Moving on alone left a replica
+		// waiting for a view nobody else needed: a twin on its side of a
+		// partition made it the one replica to give up on a view the
+		// others then started (the simulator's Twins suites).
 	}
 	r.suspectPrimary()
 }
@@ -121,7 +129,7 @@ func (r *Replica) suspectPrimary() {
 // withdrawSuspicion: the replica executed in its view, so the primary makes
 // progress.
 func (r *Replica) withdrawSuspicion() {
-	if r.suspecting && !r.slowPrimary {
+	if r.active && r.suspecting && !r.slowPrimary {
 		r.suspecting = false
 		r.broadcastStatus()
 	}
@@ -129,9 +137,10 @@ func (r *Replica) withdrawSuspicion() {
 
 // maybeChangeView starts the view change once this replica and f other
 // replicas, heard from recently, suspect the primary of its view (or have
-// moved past it).
+// moved past it): the primary it works under, or the one whose NEW-VIEW it
+// waits for.
 func (r *Replica) maybeChangeView() {
-	if !r.active || !r.suspecting {
+	if !r.suspecting {
 		return
 	}
 	// Only what it can show the others counts: signed suspicions (they

@@ -241,5 +241,10 @@ func (c *checker) atEnd() error {
 	if err := c.s.converged(); err != nil && c.s.convergenceExpected() {
 		return fmt.Errorf("CONVERGENCE: after faults stopped, %w", err)
 	}
+	if n := c.s.strandedCount(); n > 0 {
+		// Under a Byzantine primary too: a correct replica that left it did
+		// so on f+1 suspicions, on which the others join.
+		return fmt.Errorf("STRANDED: after faults stopped, %d correct replicas wait for a view beyond every view a correct replica works in", n)
+	}
 	return nil
 }

@@ -87,8 +87,6 @@ type Sim struct {
 	afterEvent func()
 	// twinSide says which instance of a twinned replica each replica talks to.
 	twinSide []int
-	// stranded counts correct replicas left in a view change at the end.
-	stranded int
 	// debugStep, when set, sees every message a replica dropped.
 	debugStep func(to, from int, err error)
 	// onRoute, when set, sees every envelope a replica sends (tests that a
@@ -195,7 +193,7 @@ func (s *Sim) Run() (Stats, error) {
 	s.stats.EndTime = s.now
 	s.stats.Completed = s.check.completed
 	s.stats.StateTransfers = s.check.transfers
-	s.stats.Stranded = s.stranded
+	s.stats.Stranded = s.strandedCount()
 	s.stats.Signed = s.check.signedCount
 	if s.check.lastCompletion > s.faultsEnd {
 		s.stats.Settle = s.check.lastCompletion - s.faultsEnd
@@ -359,7 +357,7 @@ const stallLimit = 30_000
 // every correct replica caught up with the others.
 func (s *Sim) done() bool {
 	return s.check.completed >= s.opts.Operations && s.now >= s.faultsEnd &&
-		(!s.liveness() || !s.convergenceExpected() || s.converged() == nil)
+		(!s.liveness() || (!s.convergenceExpected() || s.converged() == nil) && s.strandedCount() == 0)
 }
 
 // liveness: the run can promise progress, never having more than f faulty
@@ -387,17 +385,16 @@ func (s *Sim) convergenceExpected() bool {
 // A correct replica that sent VIEW-CHANGE cannot return to the old view
 // (its VIEW-CHANGE is signed and may yet be used): one that did so alone
 // would wait for a NEW-VIEW nobody else needs. Suspicions make that
-// impossible without a Byzantine replica, so there a replica still
-// waiting when everything else converged fails the seed (stranded); with
-// one, it is counted and must have kept up.
+// impossible: it sends VIEW-CHANGE only on f+1 signed suspicions, which its
+// VIEW-CHANGE carries and on which the others join (pbft's
+// joinOnSuspicions), Byzantine replicas or not. So a replica still waiting
+// for a view beyond the others' keeps the run from converging, and one left
+// so at the end fails it (stranded).
 func (s *Sim) converged() error {
 	var first *node
-	var stranded []*node
 	for _, n := range s.replicas {
 		switch {
-		case n.adv.Kind != byzantine.Honest || n.down:
-		case n.r.ViewChanging():
-			stranded = append(stranded, n)
+		case n.adv.Kind != byzantine.Honest || n.down || n.r.ViewChanging():
 		case first == nil:
 			first = n
 		case n.r.LastExecuted() != first.r.LastExecuted():
@@ -410,30 +407,40 @@ func (s *Sim) converged() error {
 	if first == nil {
 		return fmt.Errorf("no correct replica is in a started view")
 	}
-	s.stranded = 0
-	for _, n := range stranded {
+	for _, n := range s.replicas {
+		if n.adv.Kind != byzantine.Honest || n.down || !n.r.ViewChanging() {
+			continue
+		}
 		if n.r.LastExecuted() < first.r.StableCheckpoint() {
 			return fmt.Errorf("replica %d, waiting for view %d, executed up to %d, below the stable checkpoint %d",
 				n.r.ID(), n.r.View(), n.r.LastExecuted(), first.r.StableCheckpoint())
 		}
-		if n.r.View() <= first.r.View() {
-			// It missed the NEW-VIEW of a view the others use (it was cut
-			// off): whoever holds it resends it when its Status shows so.
-			continue
-		}
-		s.stranded++
-		if !s.byzantine() {
-			// A fired timer only raises a suspicion, and VIEW-CHANGE
-			// follows f+1 of them, so with crashes and a bad network alone
-			// a correct replica never waits for a view nobody else moves
-			// to (pbft's suspectPrimary).
+		if n.r.View() > first.r.View() {
 			return fmt.Errorf("replica %d is stranded: it waits for view %d while replica %d works in view %d",
 				n.r.ID(), n.r.View(), first.r.ID(), first.r.View())
 		}
-		// With a Byzantine replica it can still happen (see the suites'
-		// counts); the replica must meanwhile keep up, checked above.
+		// It missed the NEW-VIEW of a view the others use (it was cut off):
+		// whoever holds it resends it when its Status shows so.
 	}
 	return nil
+}
+
+// strandedCount is how many correct replicas wait for a view beyond every
+// view a correct replica works in.
+func (s *Sim) strandedCount() int {
+	working := uint64(0)
+	for _, n := range s.replicas {
+		if n.adv.Kind == byzantine.Honest && !n.down && !n.r.ViewChanging() {
+			working = max(working, n.r.View())
+		}
+	}
+	count := 0
+	for _, n := range s.replicas {
+		if n.adv.Kind == byzantine.Honest && !n.down && n.r.ViewChanging() && n.r.View() > working {
+			count++
+		}
+	}
+	return count
 }
 
 // byzantine reports whether any replica of the run is faulty beyond

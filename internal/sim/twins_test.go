@@ -17,7 +17,8 @@ import (
 // symmetric duplicates removed, identical runs shared); TestTwinsSampledN7
 // draws BULWARK_TWINS_SAMPLES random scenarios of n=7 with two twins over one
 // to six rounds. A failure prints the scenario and the command that replays
-// it alone. With -short they run 652 scenario classes (at most one round
+// it alone (add BULWARK_TWINS_TRACE=1 for each node's view changes as they
+// happen). With -short they run 652 scenario classes (at most one round
 // partitioned) and 200 samples. Long runs:
 //
 //	BULWARK_TWINS_PARTITIONED=3 BULWARK_TWINS_PROGRESS=10000 go test ./internal/sim -run TwinsEnumeratedN4 -v -timeout 0
@@ -131,6 +132,9 @@ func TestTwinsEnumeratedN4(t *testing.T) {
 	if os.Getenv("BULWARK_TWINS_SCENARIO") != "" {
 		i := envUint(t, "BULWARK_TWINS_SCENARIO", 0)
 		sc := sp.Scenario(i)
+		if os.Getenv("BULWARK_TWINS_TRACE") != "" {
+			traceTwins(t, sc, seed)
+		}
 		res := runTwins(sc, seed)
 		t.Logf("%s\n  %+v, highest view before GST %d", replay(i, sc), res.stats, res.maxView)
 		if res.err != nil {
@@ -179,4 +183,26 @@ func TestTwinsSampledN7(t *testing.T) {
 	t.Logf("Twins n=7, two twins, 1 to 6 rounds each connected or split into two or three groups of the 9 nodes: %d random scenarios from seed %d; %s",
 		tt.runs, start, tt.summary())
 	tt.report(t)
+}
+
+// traceTwins runs sc once more and logs every change of a node's view,
+// view-change state, execution and suspicions: with BULWARK_TWINS_TRACE=1
+// beside a replay command, what the scenario did, step by step.
+func traceTwins(t *testing.T, sc *TwinsScenario, seed uint64) {
+	s, err := New(sc.Options(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[int]string{}
+	s.afterEvent = func() {
+		for i, n := range s.replicas {
+			st := fmt.Sprintf("view %d changing %v exec %d susp %v", n.r.View(), n.r.ViewChanging(), n.r.LastExecuted(), n.r.Stats().Suspicions)
+			if last[i] != st {
+				last[i] = st
+				t.Logf("t=%d node %d (%v): %s", s.now, i, n.adv.Kind, st)
+			}
+		}
+	}
+	_, err = s.Run()
+	t.Logf("trace run: %v", err)
 }
