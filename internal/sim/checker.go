@@ -59,10 +59,32 @@ type checker struct {
 	// replicas relayed inside their messages.
 	statements  *conflicts.Log
 	signedCount int
+	// seqOf is the sequence number each executed operation has in the
+	// committed order; maxAccepted the highest of those (or of a state a
+	// fast read was found to show) whose result a client accepted: an
+	// operation a client starts later must see at least that state.
+	seqOf       map[opKey]uint64
+	maxAccepted uint64
+	// reads are the fast reads outstanding, and history each key's kv get
+	// result from every sequence number at which it changed.
+	reads   map[opKey]readInfo
+	history map[string][]keyState
+}
+
+// readInfo is a fast read: its key, and the state it must see at least.
+type readInfo struct {
+	key []byte
+	lo  uint64
+}
+
+// keyState is a key's get result from seq on.
+type keyState struct {
+	seq uint64
+	get []byte
 }
 
 func newChecker(s *Sim) *checker {
-	return &checker{
+	c := &checker{
 		s:          s,
 		ref:        kv.New(),
 		refLast:    make(map[sessionID]uint64),
@@ -70,7 +92,52 @@ func newChecker(s *Sim) *checker {
 		lastExec:   make([]uint64, len(s.replicas)),
 		submitted:  make(map[crypto.Digest]bool),
 		statements: conflicts.New(),
+		seqOf:      make(map[opKey]uint64),
+		reads:      make(map[opKey]readInfo),
+		history:    make(map[string][]keyState),
 	}
+	c.recordKeys(0)
+	return c
+}
+
+// recordKeys appends to each key's history the get result it has after seq
+// on the reference store, where it changed.
+func (c *checker) recordKeys(seq uint64) {
+	for i := range max(c.s.opts.Keys, 1) {
+		key := keyName(i)
+		get, err := c.ref.Query(nil, kv.EncodeGet(key))
+		if err != nil {
+			panic(err) // a well-formed get always answers
+		}
+		h := c.history[string(key)]
+		if len(h) == 0 || !bytes.Equal(h[len(h)-1].get, get) {
+			c.history[string(key)] = append(h, keyState{seq: seq, get: get})
+		}
+	}
+}
+
+// reading notes a fast read the client clientKey just started.
+func (c *checker) reading(clientKey string, req *wire.Request, key []byte) {
+	c.reads[opKey{clientKey, req.GetSession(), req.GetTimestamp()}] = readInfo{key: key, lo: c.maxAccepted}
+}
+
+// readState returns the earliest sequence number in [r.lo, hi] whose state
+// gives the get result got for r.key, or false: a linearizable read shows
+// a state no older than every operation accepted before it started, and no
+// newer than what has been executed.
+func (c *checker) readState(r readInfo, got []byte, hi uint64) (uint64, bool) {
+	h := c.history[string(r.key)]
+	for i, st := range h {
+		from := max(st.seq, r.lo)
+		until := hi
+		if i+1 < len(h) {
+			until = min(until, h[i+1].seq-1)
+		}
+		if from <= until && bytes.Equal(st.get, got) {
+			return from, true
+		}
+	}
+	return 0, false
 }
 
 // signed checks a message correct replica id sends, and the signed messages
@@ -171,7 +238,9 @@ func (c *checker) commit(ex pbft.Executed, d crypto.Digest) {
 		k := opKey{string(r.GetClientKey()), r.GetSession(), r.GetTimestamp()}
 		b.results[i] = res[j]
 		c.results[k] = res[j]
+		c.seqOf[k] = ex.Sequence
 	}
+	c.recordKeys(ex.Sequence)
 	c.order = append(c.order, b)
 }
 
@@ -186,7 +255,23 @@ func (c *checker) accepted(clientKey string, session uint64, res client.Result) 
 	c.completed++
 	c.progressAt = c.s.now
 	c.lastCompletion = c.s.now
-	want, ok := c.results[opKey{clientKey, session, res.Timestamp}]
+	k := opKey{clientKey, session, res.Timestamp}
+	want, ok := c.results[k]
+	if r, isRead := c.reads[k]; isRead {
+		delete(c.reads, k)
+		if ok && bytes.Equal(want, res.Result) { // it fell back and was ordered
+			c.maxAccepted = max(c.maxAccepted, c.seqOf[k])
+			return nil
+		}
+		seq, found := c.readState(r, res.Result, uint64(len(c.order)))
+		if !found {
+			return fmt.Errorf("client session %d read %q for %s on the fast path: no state from sequence %d (what it started after) to %d (what was executed) gives it",
+				session, res.Result, r.key, r.lo, len(c.order))
+		}
+		c.maxAccepted = max(c.maxAccepted, seq)
+		return nil
+	}
+	c.maxAccepted = max(c.maxAccepted, c.seqOf[k])
 	if !ok {
 		return fmt.Errorf("client session %d accepted a result for timestamp %d that no correct replica executed", session, res.Timestamp)
 	}

@@ -33,6 +33,7 @@ func (s *Sim) newClients(newSigner func(string) crypto.Signer) {
 				Session:         uint64(i),
 				FirstTimestamp:  1,
 				RetransmitTicks: s.opts.RetransmitTicks,
+				FastReads:       s.opts.ReadPercent > 0,
 			})
 			if err != nil {
 				panic(err) // options were validated by New's replicas
@@ -59,7 +60,16 @@ func (s *Sim) tickClient(c int) {
 				continue
 			}
 			ss.left--
-			req, err := ss.core.Submit(s.randomOp(), false)
+			var req *wire.Request
+			var err error
+			if s.opts.ReadPercent > 0 && s.rng.IntN(100) < s.opts.ReadPercent {
+				key := s.randomKey()
+				if req, err = ss.core.Submit(kv.EncodeGet(key), true); err == nil {
+					s.check.reading(string(p.signer.PublicKey()), req, key)
+				}
+			} else {
+				req, err = ss.core.Submit(s.randomOp(), false)
+			}
 			if err != nil {
 				s.err = fmt.Errorf("client %d: %w", c, err)
 				return
@@ -102,10 +112,15 @@ func (s *Sim) clientReceive(c, from int, m *wire.Message) {
 
 var values = [][]byte{nil, []byte("a"), []byte("b"), []byte("c")}
 
+// randomKey draws one of the run's keys.
+func (s *Sim) randomKey() []byte { return keyName(s.rng.IntN(max(s.opts.Keys, 1))) }
+
+func keyName(i int) []byte { return []byte(fmt.Sprintf("k%d", i)) }
+
 // randomOp draws a key-value operation over a small key and value space, so
 // that compare-and-swap both succeeds and fails.
 func (s *Sim) randomOp() []byte {
-	key := []byte(fmt.Sprintf("k%d", s.rng.IntN(max(s.opts.Keys, 1))))
+	key := s.randomKey()
 	val := func() []byte { return values[1+s.rng.IntN(len(values)-1)] }
 	switch s.rng.IntN(4) {
 	case 0:

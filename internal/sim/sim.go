@@ -28,6 +28,10 @@ type Options struct {
 	Operations int
 	// Keys is the size of the key space the workload touches.
 	Keys int
+	// ReadPercent of the operations are fast reads (a kv get sent read-only,
+	// answered from executed state); with any, the clients run with fast
+	// reads, so that writes need 2f+1 matching replies too.
+	ReadPercent int
 	// RealCrypto signs with ed25519 instead of the keyed-hash test scheme.
 	RealCrypto bool
 	Network    Network
