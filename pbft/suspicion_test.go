@@ -184,30 +184,8 @@ func TestViewChangeCarryingFPlusOneSuspicionsIsJoined(t *testing.T) {
 // NEW-VIEW among themselves and never needed view 2.)
 func TestLoneEscalationStrandsNoReplica(t *testing.T) {
 	c := newTestCluster(t, 4, nil)
-	c.exchangeStatus(0, 1, 2, 3)
-	for _, id := range []int{0, 2, 3} {
-		c.reps[id].startViewChange(1)
-		c.collect(id)
-	}
-	c.deliver(func(s sent) bool { return s.to == 1 || !isKind(s, &wire.Message_ViewChange{}) }) // view 1's primary hears nothing
+	c.suspectViewOne()
 	r := c.reps[3]
-	status := func(id int, s *wire.Suspicion) *wire.Message {
-		return &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
-			View: 1, Replica: uint32(id), ViewChanging: true, Suspects: s != nil, Suspicion: s}}}
-	}
-	before := r.Stats().Suspicions
-	for i := uint64(0); r.Stats().Suspicions == before; i++ {
-		if i > 4*r.viewTimeout() {
-			t.Fatal("replica 3's timer never fired while it waited for view 1's NEW-VIEW")
-		}
-		if i%r.cfg.StatusTicks == 0 {
-			for _, id := range []int{0, 1, 2} {
-				must(t, r.Step(FromReplica(uint32(id)), status(id, nil)))
-			}
-		}
-		r.Tick()
-		c.collect(3)
-	}
 	for _, vc := range c.take(&wire.Message_ViewChange{}) {
 		if vc.msg.GetViewChange().GetNewView() != 1 { // its own for view 1 is resent
 			t.Fatalf("replica 3 sent a VIEW-CHANGE for view %d alone", vc.msg.GetViewChange().GetNewView())
@@ -222,7 +200,7 @@ func TestLoneEscalationStrandsNoReplica(t *testing.T) {
 	c.pending = nil
 	s := &wire.Suspicion{View: 1, Replica: 2}
 	s.Signature = c.signers[2].Sign(suspicionTranscript("test", 1, 2))
-	must(t, r.Step(FromReplica(2), status(2, s)))
+	must(t, r.Step(FromReplica(2), changingStatus(2, s)))
 	c.collect(3)
 	var vcs []sent
 	for _, vc := range c.take(&wire.Message_ViewChange{}) {
@@ -239,5 +217,68 @@ func TestLoneEscalationStrandsNoReplica(t *testing.T) {
 	must(t, c.step(3, 0, vcs[0].msg))
 	if c.reps[0].View() != 2 {
 		t.Fatalf("replica 0, waiting for view 1, did not join on f+1 suspicions of it: view %d", c.reps[0].View())
+	}
+}
+
+// changingStatus is replica id's Status while it waits for view 1, with its
+// suspicion s (or none).
+func changingStatus(id int, s *wire.Suspicion) *wire.Message {
+	return &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
+		View: 1, Replica: uint32(id), ViewChanging: true, Suspects: s != nil, Suspicion: s}}}
+}
+
+// suspectViewOne has replicas 0, 2 and 3 change to view 1 without its
+// primary, replica 1, hearing of it, and ticks replica 3 until its timer
+// fires and it suspects view 1. It returns the VIEW-CHANGEs replica 1 did
+// not get.
+func (c *testCluster) suspectViewOne() []sent {
+	c.t.Helper()
+	c.exchangeStatus(0, 1, 2, 3)
+	for _, id := range []int{0, 2, 3} {
+		c.reps[id].startViewChange(1)
+		c.collect(id)
+	}
+	var withheld []sent
+	c.deliver(func(s sent) bool {
+		if s.to == 1 && isKind(s, &wire.Message_ViewChange{}) {
+			withheld = append(withheld, s)
+		}
+		return s.to == 1 || !isKind(s, &wire.Message_ViewChange{})
+	})
+	r := c.reps[3]
+	before := r.Stats().Suspicions
+	for i := uint64(0); r.Stats().Suspicions == before; i++ {
+		if i > 4*r.viewTimeout() {
+			c.t.Fatal("replica 3's timer never fired while it waited for view 1's NEW-VIEW")
+		}
+		if i%r.cfg.StatusTicks == 0 {
+			for _, id := range []int{0, 1, 2} {
+				must(c.t, r.Step(FromReplica(uint32(id)), changingStatus(id, nil)))
+			}
+		}
+		r.Tick()
+		c.collect(3)
+	}
+	return withheld
+}
+
+// Entering the view ends a suspicion of it raised while waiting for its
+// NEW-VIEW, and the replica says so at once: otherwise the others would
+// count it against the primary now at work.
+func TestEnteringTheViewEndsItsSuspicion(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	withheld := c.suspectViewOne()
+	c.pending = withheld // view 1's primary gets the VIEW-CHANGEs at last
+	for len(c.pending) > 0 {
+		s := c.pending[0]
+		c.pending = c.pending[1:]
+		_ = c.step(s.from, s.to, s.msg) // late copies of VIEW-CHANGEs are refused, as they should be
+	}
+	r := c.reps[3]
+	if r.View() != 1 || r.ViewChanging() {
+		t.Fatalf("replica 3 did not enter view 1: view %d, changing %v", r.View(), r.ViewChanging())
+	}
+	if r.suspecting || r.statusSuspicion() != nil {
+		t.Fatal("replica 3 still suspects view 1's primary after entering the view")
 	}
 }
