@@ -151,7 +151,7 @@ func (r *Replica) acceptPrePrepare(pp *wire.PrePrepare, s *slot, d crypto.Digest
 	s.prePrepare, s.digest = pp, d
 	for i, req := range pp.GetRequests() {
 		if !r.isPrimary() {
-			r.perf.observeProposed(r.proposeDelay(req), len(req.GetOperation()))
+			r.perf.observeProposed(req.GetClientKey(), r.proposeDelay(req), len(req.GetOperation()))
 		}
 		r.markOrdered(req, digests[i])
 	}

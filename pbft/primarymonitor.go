@@ -16,9 +16,9 @@ import (
 // suspectPrimary, but not withdrawn by execution) when, in a window during
 // which it always held a request waiting to be ordered, both
 //
-//   - the median propose delay exceeded SlowPrimaryDelayFactor times the
-//     baseline (the median of recent windows' medians, in any view) and at
-//     least MinProposeDelayTicks, and
+//   - the propose delay (see keyDelay) exceeded SlowPrimaryDelayFactor
+//     times the baseline (the median of recent windows' delays, in any
+//     view) and at least MinProposeDelayTicks, and
 //   - the primary pre-prepared less than SlowPrimaryPercent of the most
 //     requests, and of the most bytes, of a recent window.
 //
@@ -27,12 +27,27 @@ import (
 // high), and throughput falls when clients send less (delays stay short).
 // Only a primary that is slow to propose while work waits fails both. The
 // view change itself still needs f+1 replicas to suspect.
+//
+// A window's delay is taken per client key (keyDelay): each key's median,
+// then the lower median across keys. A correct primary serves keys round
+// robin and holds a flooding key at its share, so the flood's thousands of
+// requests wait long by design; measured per request they would be the
+// median, and every primary the flood met would be suspected in turn (one
+// key with 4,096 sessions did that to each primary in about a second).
+// Per key the flood is one voice. The price: a faulty primary can slow
+// fewer than half of the keys it is sent unnoticed by the monitor (it
+// still serves them; a key it starves outright fires the view-change
+// timer), where per request it could slow everyone but a colluding key
+// that floods, and keys, unlike requests, are the cluster's to admit.
 type perfMonitor struct {
 	view    uint64
-	start   uint64   // tick the current window began
-	starved bool     // a sampled tick found no request waiting for ordering
-	delays  []uint64 // propose delays of the window, in ticks
-	reqs    uint64   // requests pre-prepared in the window
+	start   uint64 // tick the current window began
+	starved bool   // a sampled tick found no request waiting for ordering
+	// delays are the window's propose delays in ticks, per client key;
+	// ndelays counts them all.
+	delays  map[string][]uint64
+	ndelays int
+	reqs    uint64 // requests pre-prepared in the window
 	bytes   uint64
 	// recent are the last windows with work waiting throughout (none that
 	// raised a suspicion), newest last, at most perfHistory.
@@ -56,18 +71,50 @@ const (
 )
 
 // observeProposed is called by a backup for each request of a pre-prepare
-// it accepts; delay is how long it had held the request, or -1 if it never
-// held it from its client.
-func (m *perfMonitor) observeProposed(delay int64, size int) {
+// it accepts, from client key; delay is how long it had held the request,
+// or -1 if it never held it from its client.
+func (m *perfMonitor) observeProposed(client []byte, delay int64, size int) {
 	m.reqs++
 	m.bytes += uint64(size)
 	if delay < 0 {
 		return
 	}
-	if len(m.delays) >= perfMaxDelays {
-		m.delays = m.delays[:0:perfMaxDelays] // a new sample set; bounded
+	if m.ndelays >= perfMaxDelays {
+		m.clearDelays() // a new sample set; bounded
 	}
-	m.delays = append(m.delays, uint64(delay))
+	if m.delays == nil {
+		m.delays = make(map[string][]uint64)
+	}
+	m.delays[string(client)] = append(m.delays[string(client)], uint64(delay))
+	m.ndelays++
+}
+
+// keyDelay is the window's propose delay: the lower median, across client
+// keys, of each key's median delay (0 for none).
+func (m *perfMonitor) keyDelay() uint64 {
+	if m.ndelays == 0 {
+		return 0
+	}
+	perKey := make([]uint64, 0, len(m.delays))
+	for _, ds := range m.delays {
+		if len(ds) > 0 {
+			perKey = append(perKey, median(ds))
+		}
+	}
+	slices.Sort(perKey)
+	return perKey[(len(perKey)-1)/2]
+}
+
+// clearDelays empties the sample set, keeping each key's storage.
+func (m *perfMonitor) clearDelays() {
+	for k, ds := range m.delays {
+		if len(ds) == 0 {
+			delete(m.delays, k) // a key silent for a whole window
+			continue
+		}
+		m.delays[k] = ds[:0]
+	}
+	m.ndelays = 0
 }
 
 // monitorPrimary runs every tick at a backup.
@@ -86,7 +133,7 @@ func (r *Replica) monitorPrimary() {
 	if r.ticks-m.start < r.cfg.PerformanceWindowTicks {
 		return
 	}
-	w := windowPerf{medianDelay: median(m.delays), reqs: m.reqs, bytes: m.bytes}
+	w := windowPerf{medianDelay: m.keyDelay(), reqs: m.reqs, bytes: m.bytes}
 	// A window in which the primary proposed nothing at all is the view
 	// change timer's business (a silent primary, or one that never got the
 	// request): the monitor judges a primary that proposes, slowly.
@@ -128,7 +175,8 @@ func (m *perfMonitor) slow(w windowPerf, cfg Config) bool {
 
 func (m *perfMonitor) reset(view, tick uint64) {
 	m.view, m.start, m.starved = view, tick, false
-	m.delays, m.reqs, m.bytes = m.delays[:0], 0, 0
+	m.clearDelays()
+	m.reqs, m.bytes = 0, 0
 }
 
 // median of xs (0 for none); xs is reordered.

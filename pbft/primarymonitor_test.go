@@ -3,6 +3,7 @@ package pbft
 import (
 	"testing"
 
+	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
@@ -116,6 +117,77 @@ func TestBackupSuspectsASlowPrimary(t *testing.T) {
 			}
 			if tc.wantSuspicions && !r.suspecting {
 				t.Fatal("the slow-primary suspicion did not stand")
+			}
+		})
+	}
+}
+
+// signedBy is a signed request of session s from the client key of signer.
+func (c *testCluster) signedBy(signer crypto.Signer, s uint64) *wire.Request {
+	req := &wire.Request{ClientKey: signer.PublicKey(), Session: s, Timestamp: c.nextTS, Operation: kv.EncodePut([]byte("k"), []byte("v"))}
+	c.nextTS++
+	SignRequest(signer, "test", req)
+	return req
+}
+
+// A flood from one key waits long at a correct primary by design (it is
+// held at its share while other keys are served): the backup judges the
+// delay per key, so the flood's many requests are one voice and the primary
+// is not suspected. A primary that delays every key is.
+func TestBackupJudgesProposeDelayPerKey(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		otherWaits     bool // the other key's requests wait as long as the flood's
+		wantSuspicions bool
+	}{
+		{"the flood waits, the other key does not", false, false},
+		{"every key waits", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize = 64 })
+			r := c.reps[1]
+			flood := c.scheme.NewSigner("flood")
+			// Held throughout, never proposed: there is always work waiting.
+			must(t, c.fromClient(1, c.requestOf(1<<20, kv.EncodePut([]byte("w"), []byte("aiting")))))
+			wait := r.cfg.ViewChangeTicks/4 + 10 // slow without a baseline
+			var seq, session uint64
+			for range perfMinWindows + 1 {
+				start := r.ticks
+				var batch []*wire.Request
+				for range 10 {
+					session++
+					req := c.signedBy(flood, session)
+					must(t, c.fromClient(1, req))
+					batch = append(batch, req)
+				}
+				held := func() {
+					for range 2 {
+						session++
+						req := c.requestOf(session, kv.EncodePut([]byte("k"), []byte("v")))
+						must(t, c.fromClient(1, req))
+						batch = append(batch, req)
+					}
+				}
+				if tc.otherWaits {
+					held()
+				}
+				for range wait {
+					r.Tick()
+				}
+				if !tc.otherWaits {
+					held()
+					r.Tick()
+				}
+				seq++
+				must(t, c.step(0, 1, ppMsg(c.prePrepareAt(seq, batch...))))
+				for r.ticks-start < r.cfg.PerformanceWindowTicks {
+					r.Tick()
+				}
+				c.pending, c.replies = nil, nil
+				_ = r.Ready()
+			}
+			if got := r.Stats().SlowPrimarySuspicions > 0; got != tc.wantSuspicions {
+				t.Fatalf("suspected: %v, want %v (%d suspicions)", got, tc.wantSuspicions, r.Stats().SlowPrimarySuspicions)
 			}
 		})
 	}
