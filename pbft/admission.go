@@ -64,6 +64,42 @@ func (a *admission) compact(key string, stale func(queued) bool) {
 	}
 }
 
+// contention returns whether a key at its share must wait: only for another
+// key, one queued beside it or one with requests in flight whose next ones
+// need room. A lone key fills whole batches.
+func (a *admission) contention(othersActive func(key string) bool) func(key string) bool {
+	return func(key string) bool { return len(a.ring) > 1 || othersActive(key) }
+}
+
+// fillsBatch reports whether take, called now, would fill a batch: maxCount
+// requests or maxBytes bytes of keys not held at their share. The queue's
+// length alone does not say: a flood held at its share keeps it long, and
+// counting it had the primary send out, while batches were in flight, one
+// tiny batch after another of what else had just arrived, until the
+// pipeline was full of them (the bench's flood-client run: 8 requests a
+// batch). Stale entries count; take discards them.
+func (a *admission) fillsBatch(maxCount, maxBytes int, busy func(key string, taking inflightUse) bool, othersActive func(key string) bool) bool {
+	if a.total < maxCount && a.bytes < maxBytes {
+		return false
+	}
+	contended := a.contention(othersActive)
+	count, size := 0, 0
+	for _, k := range a.ring {
+		var u inflightUse
+		for _, q := range a.byKey[k] {
+			if busy(k, u) && contended(k) {
+				break
+			}
+			count, size = count+1, size+q.size
+			if count >= maxCount || size >= maxBytes {
+				return true
+			}
+			u = inflightUse{requests: u.requests + 1, bytes: u.bytes + q.size}
+		}
+	}
+	return false
+}
+
 // dropKey removes key from the ring once its FIFO is empty.
 func (a *admission) dropKey(key string) {
 	delete(a.byKey, key)
@@ -91,10 +127,7 @@ func (a *admission) dropKey(key string) {
 func (a *admission) take(maxCount, maxBytes int, usable func(queued) bool, busy func(key string, taking inflightUse) bool, othersActive func(key string) bool) []queued {
 	skip := make(map[string]bool)
 	taking := make(map[string]inflightUse) // what this batch takes of each key so far
-	// A key at its share waits only for another key: one queued beside it,
-	// or one with requests in flight whose next ones need room. A lone key
-	// fills whole batches.
-	contended := func(key string) bool { return len(a.ring) > 1 || othersActive(key) }
+	contended := a.contention(othersActive)
 	for _, k := range a.ring {
 		if busy(k, inflightUse{}) && contended(k) {
 			skip[k] = true

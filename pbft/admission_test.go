@@ -232,3 +232,56 @@ func (c *testCluster) completeBatch(pp *wire.PrePrepare) []sent {
 	})
 	return next
 }
+
+// While batches are in flight the primary proposes another only when a
+// whole one is ready to go, not counting a flood held at its share: the
+// flood's long queue made it send each request that arrived meanwhile in a
+// batch of its own, until tiny batches filled the pipeline.
+func TestHeldFloodDoesNotFillThePipelineWithTinyBatches(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize, cfg.MaxInflightBatches = 32, 4 })
+	must(t, c.fromClient(0, c.request([]byte("first"))))
+	first := batchesOf(c.take(&wire.Message_PrePrepare{}))
+	if len(first) != 1 {
+		t.Fatalf("%d batches for one request with nothing in flight, want 1", len(first))
+	}
+	// Batch 1 in flight; a flood arrives, its share (2) is all it may
+	// take, and other keys' requests trickle in.
+	flood := c.scheme.NewSigner("flooder")
+	for s := range uint64(100) {
+		must(t, c.fromClient(0, requestFrom(flood, s, "flood")))
+	}
+	for i := range 3 {
+		must(t, c.fromClient(0, requestFrom(c.scheme.NewSigner(string(rune('a'+i))), 0, "legitimate")))
+	}
+	if more := batchesOf(c.take(&wire.Message_PrePrepare{})); len(more) != 0 {
+		t.Fatalf("batch 1 in flight, 5 requests to take beside a held flood: %d more batches (the first of %d requests), want none until a batch fills or one executes",
+			len(more), len(more[0].GetRequests()))
+	}
+	next := batchesOf(c.completeBatch(first[0]))
+	if len(next) == 0 {
+		t.Fatal("batch 1 executed and the primary proposed nothing")
+	}
+	got := 0
+	for _, req := range next[0].GetRequests() {
+		if string(req.GetOperation()) == "legitimate" {
+			got++
+		}
+	}
+	if got != 3 {
+		t.Fatalf("the next batch carries %d of the 3 waiting requests", got)
+	}
+}
+
+// batchesOf is the distinct pre-prepares among sent, by sequence number.
+func batchesOf(sent []sent) []*wire.PrePrepare {
+	var out []*wire.PrePrepare
+	seen := map[uint64]bool{}
+	for _, s := range sent {
+		pp := s.msg.GetPrePrepare()
+		if pp != nil && !seen[pp.GetSequence()] {
+			seen[pp.GetSequence()] = true
+			out = append(out, pp)
+		}
+	}
+	return out
+}

@@ -10,7 +10,7 @@ import (
 // maybePropose issues pre-prepares while the primary has queued requests and
 // the window has room: a batch goes out when the last one is done, or, up to
 // MaxInflightBatches awaiting execution, when the queue fills a whole batch
-// (by count or by bytes). Requests that arrive while a batch is in flight
+// (by count or by bytes) with requests of keys not held at their share. Requests that arrive while a batch is in flight
 // wait and form the next, larger one: batching adapts to load without a
 // timer, and every batch not issued saves each replica a round of
 // signatures.
@@ -20,7 +20,7 @@ func (r *Replica) maybePropose() {
 	}
 	for r.queue.len() > 0 && r.nextSeq < r.low+r.cfg.WindowSize {
 		if inflight := r.nextSeq - min(r.lastExec, r.nextSeq); inflight > 0 &&
-			(inflight >= r.cfg.MaxInflightBatches || r.queue.len() < r.cfg.MaxBatchSize && r.queue.bytes < r.cfg.MaxBatchBytes) {
+			(inflight >= r.cfg.MaxInflightBatches || !r.queue.fillsBatch(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.atInflightShare, r.othersInFlight)) {
 			return
 		}
 		batch := r.takeBatch()
