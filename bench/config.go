@@ -38,8 +38,8 @@ type Config struct {
 	Seed         int64            `json:"seed"`
 	DataDir      string           `json:"data_dir,omitempty"`
 	Protocol     bulwark.Protocol `json:"protocol"`
-	// Transport is what replicas listen on: tcp, quic or both (libp2p then
-	// dials QUIC).
+	// Transport is what replicas listen on: tcp, quic or both (then dialled
+	// over TCP, see the network package's dial ranking).
 	Transport string `json:"transport"`
 	// Timeout bounds each operation; one that takes longer is an error.
 	Timeout time.Duration `json:"op_timeout_ns"`

@@ -111,7 +111,7 @@ func writeLoopbackTestnet(dir string, cfg Config) (string, error) {
 }
 
 // keepTransport rewrites the cluster file so replicas listen and are
-// dialled on one transport only: libp2p prefers QUIC when both are listed.
+// dialled on one transport only (when both are listed, TCP is dialled).
 func keepTransport(path, transport string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {

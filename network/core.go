@@ -68,8 +68,13 @@ func newLibp2pHost(c *core, keyOpt libp2p.Option, listen libp2p.Option, g *gater
 	h, err := libp2p.New(
 		keyOpt,
 		listen,
-		libp2p.Transport(tcp.NewTCPTransport),
+		// Without SO_REUSEPORT a dial leaves from an ephemeral port: two
+		// replicas dialing each other at once otherwise meet on one 4-tuple
+		// (a TCP simultaneous open), the handshake fails and the dial falls
+		// back to QUIC (TestDialPrefersTCP saw it).
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.DialRanker(tcpFirst),
 		libp2p.ConnectionGater(g),
 		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(),

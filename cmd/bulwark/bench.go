@@ -53,7 +53,7 @@ func (f *benchFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Keys, "keys", c.Keys, "key space of the kv workload")
 	fs.Float64Var(&c.Reads, "reads", c.Reads, "fraction of operations that are linearizable reads (kv get, null query), 0 to 1;\n"+
 		"the report then shows reads and writes side by side")
-	fs.StringVar(&c.Transport, "transport", c.Transport, "what replicas listen on: tcp, quic or both (libp2p then dials QUIC)")
+	fs.StringVar(&c.Transport, "transport", c.Transport, "what replicas listen on: tcp, quic or both (then dialled over TCP)")
 	fs.DurationVar(&c.Timeout, "op-timeout", c.Timeout, "an operation taking longer counts as an error")
 	fs.DurationVar(&f.viewChange, "view-change-timeout", time.Duration(c.Protocol.ViewChangeTicks)*time.Duration(c.Protocol.TickMS)*time.Millisecond,
 		"how long backups wait for progress before they suspect the primary")
