@@ -128,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 		if cfg.Store == nil {
 			return nil, fmt.Errorf("replica %d: no store", cfg.Replica.ID)
 		}
-		cfg.Storage = badgerStore{db: cfg.Store, chunk: cfg.SnapshotChunkSize}
+		cfg.Storage = &badgerStore{db: cfg.Store, chunk: cfg.SnapshotChunkSize}
 	}
 	persister, durable, err := pbft.OpenPersister(cfg.Storage, cfg.Replica.ID)
 	if err != nil {
@@ -178,6 +178,7 @@ func (d *Driver) Status(ctx context.Context) (Status, error) {
 func (d *Driver) run(ctx context.Context) {
 	defer close(d.done)
 	defer d.gc.Wait() // a collection in progress finishes its round
+	defer d.flushDeferred()
 	d.ctx = ctx
 	ticker := time.NewTicker(d.cfg.TickInterval)
 	defer ticker.Stop()
@@ -213,6 +214,19 @@ func (d *Driver) run(ctx context.Context) {
 			d.log.Error("replica stopped", "err", err)
 			return
 		}
+	}
+}
+
+// flushDeferred writes, when the loop ends without an error, what the
+// store held back (see badgerStore), so a clean stop loses nothing a crash
+// would.
+func (d *Driver) flushDeferred() {
+	s, ok := d.cfg.Storage.(*badgerStore)
+	if !ok || d.err != nil {
+		return
+	}
+	if err := s.flush(); err != nil {
+		d.log.Warn("store: writing the held-back records at stop", "err", err)
 	}
 }
 

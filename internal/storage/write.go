@@ -11,8 +11,9 @@ import (
 //
 // Durability: Badger runs with SyncWrites, so every commit msyncs the
 // memtable's write-ahead log and the value-log file before Commit returns;
-// sync=true therefore needs nothing more, and sync=false is accepted for the
-// driver's contract but costs the same (see the benchmarks). The other way
+// sync=true therefore needs nothing more, and sync=false is accepted but costs
+// the same (see the benchmarks; the driver holds such writes back instead and
+// writes them with the next synced one). The other way
 // Badger offers, SyncWrites off plus DB.Sync after a synced commit, was
 // rejected after reading badger v4.9.6:
 //   - DB.Sync syncs only the *active* memtable's WAL; a memtable that rotated
