@@ -269,6 +269,9 @@ func (d *Driver) handleReady() error {
 	if err := d.persister.Persist(rd); err != nil {
 		return fmt.Errorf("replica %d: %w", d.r.ID(), err)
 	}
+	if s, ok := d.cfg.Storage.(*badgerStore); ok && d.cfg.Metrics != nil {
+		d.cfg.Metrics.observeStore(s.synced)
+	}
 	d.logEvents(rd)
 	if !pbft.BugOn(pbft.BugSendBeforePersist) {
 		d.send(rd)

@@ -22,6 +22,7 @@ type Metrics struct {
 	stateTransfers, equivocations                  prometheus.Counter
 	evicted, rateLimited, refused                  prometheus.Counter
 	statusQueries, statusDropped                   prometheus.Counter
+	syncedWrites                                   prometheus.Counter
 	dropped                                        *prometheus.CounterVec
 
 	batchSize, batchBytes, commitLatency prometheus.Histogram
@@ -31,6 +32,7 @@ type Metrics struct {
 	lastView   uint64
 	seenView   bool
 	last       pbft.Stats // the counters already exported
+	lastSynced uint64     // the store's synced operations already exported
 	firstSeen  map[requestKey]time.Time
 	lastSweep  time.Time
 }
@@ -75,6 +77,7 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 		viewChanging:     gauge("view_changing", "1 while a view change is in progress (VIEW-CHANGE sent, NEW-VIEW not yet accepted), else 0."),
 		viewChanges:      counter("view_changes_total", "Views this replica moved to after it started."),
 		executedBatches:  counter("executed_batches_total", "Batches executed."),
+		syncedWrites:     counter("store_synced_writes_total", "Synced operations on the Badger store: writes of log records, snapshots and deletions (the protocol needs about two writes per batch)."),
 		executedRequests: counter("executed_requests_total", "Requests applied to the service (a request whose timestamp its client already executed is not counted)."),
 		stateTransfers:   counter("state_transfers_total", "Snapshots installed from peers."),
 		equivocations:    counter("equivocations_total", "Proven equivocations by other replicas."),
@@ -107,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.view, m.lastExecuted, m.stableCheckpoint, m.viewChanging,
 		m.viewChanges, m.executedBatches, m.executedRequests, m.stateTransfers, m.equivocations,
-		m.evicted, m.rateLimited, m.refused, m.statusQueries, m.statusDropped,
+		m.syncedWrites, m.evicted, m.rateLimited, m.refused, m.statusQueries, m.statusDropped,
 		m.dropped, m.batchSize, m.batchBytes, m.commitLatency,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -235,10 +238,15 @@ func (m *Metrics) observeReplica(r *pbft.Replica, now time.Time, force bool) {
 	}
 }
 
+// observeStore exports the synced operations a store counted so far.
+func (m *Metrics) observeStore(synced uint64) {
+	m.syncedWrites.Add(delta(synced, &m.lastSynced))
+}
+
 // reset forgets the counters already exported: a driver starting with these
 // Metrics restarts its replica's counters from zero.
 func (m *Metrics) reset(r *pbft.Replica) {
-	m.last = pbft.Stats{}
+	m.last, m.lastSynced = pbft.Stats{}, 0
 	m.seenView = false
 	m.lastSample = time.Time{}
 	m.observeReplica(r, time.Now(), true)

@@ -85,6 +85,17 @@ func TestMetrics(t *testing.T) {
 		if batches == 0 || batches != gathered(t, reg, "bulwark_batch_size") {
 			t.Errorf("replica %d: executed_batches_total %v, batch_size count %v", i, batches, gathered(t, reg, "bulwark_batch_size"))
 		}
+		// Per batch a replica syncs its pre-prepare or prepare and its
+		// commit with the prepared certificate; the committed batch rides
+		// with the next of those. Each stable checkpoint adds its own
+		// checkpoint record, the held-back writes before the snapshot, the
+		// snapshot and the deletion below it.
+		synced := gathered(t, reg, "bulwark_store_synced_writes_total")
+		checkpoints := float64(c.status(i).StableCheckpoint/50 + 1)
+		if synced == 0 || synced > 2*batches+4*checkpoints {
+			t.Errorf("replica %d: %v synced store writes for %v batches and %v checkpoints, want at most 2 a batch and 4 a checkpoint", i, synced, batches, checkpoints)
+		}
+		t.Logf("replica %d: %v synced store writes, %v batches, %v checkpoints", i, synced, batches, checkpoints)
 		if got := gathered(t, reg, "bulwark_commit_latency_seconds"); got == 0 || got > ops {
 			t.Errorf("replica %d: commit_latency_seconds count %v, want 1..%d", i, got, ops)
 		}

@@ -23,6 +23,9 @@ type badgerStore struct {
 	// deferredBytes is their data's size.
 	deferred      []storage.Record
 	deferredBytes int
+	// synced counts the synced operations handed to Badger: writes,
+	// snapshots and deletions (the metric store_synced_writes_total).
+	synced uint64
 }
 
 // Bounds on what badgerStore holds back: past either, the held writes go
@@ -49,6 +52,7 @@ func (s *badgerStore) flush() error {
 	if len(s.deferred) == 0 {
 		return nil
 	}
+	s.synced++
 	if err := s.db.Write(s.deferred, true); err != nil {
 		return err
 	}
@@ -62,6 +66,7 @@ func (s *badgerStore) PutSnapshot(seq uint64, data []byte) error {
 	if err := s.flush(); err != nil {
 		return err
 	}
+	s.synced++
 	return s.db.PutSnapshot(seq, data, s.chunk)
 }
 
@@ -71,6 +76,7 @@ func (s *badgerStore) DeleteBelow(seq uint64) error {
 	if err := s.flush(); err != nil {
 		return err
 	}
+	s.synced++
 	return s.db.DeleteBelow(seq)
 }
 
