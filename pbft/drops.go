@@ -36,6 +36,9 @@ type Stats struct {
 	Dropped map[string]uint64
 	// Duplicates counts messages already held, ignored silently.
 	Duplicates uint64
+	// LateVotes counts prepares and commits that arrived once their slot had
+	// its quorum, dropped without a signature check (see Replica.LateVote).
+	LateVotes uint64
 	// Late counts checkpoints for a sequence number already stable.
 	Late uint64
 	// ClientSignaturesChecked counts client signatures the replica verified,

@@ -201,7 +201,7 @@ func (d *Driver) run(ctx context.Context) {
 			// in parallel, then step the messages one by one; one Ready (and
 			// one synced write) then covers the whole batch.
 			batch := drain(m, in)
-			d.verifier.prepare(d.cfg.Replica.ClusterID, d.cfg.Replica.Replicas, batch, d.r.Primary() == d.r.ID(), d.r.KnowsRequest)
+			d.verifier.prepare(d.cfg.Replica.ClusterID, d.cfg.Replica.Replicas, batch, d.r.Primary() == d.r.ID(), d.r.KnowsRequest, d.r.LateVote)
 			for _, m := range batch {
 				d.step(m)
 				m.Done()

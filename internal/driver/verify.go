@@ -44,12 +44,16 @@ func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
 // prepare verifies the replica signatures of a batch of inbound messages
 // across cores, so that stepping them costs no signature checks. At the
 // primary, which checks every client request once before ordering it, the
-// requests' client signatures are verified with them.
-func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []pbft.Inbound, primary bool, known func(*wire.Request) bool) {
+// requests' client signatures are verified with them. Votes the core will
+// drop unchecked, late for their quorum, are skipped.
+func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []pbft.Inbound, primary bool, known func(*wire.Request) bool, late func(*wire.Message) bool) {
 	clear(v.done)
 	items := make([]crypto.Item, 0, len(batch))
 	for _, m := range batch {
 		if item, ok := pbft.SignatureOf(cluster, replicas, m.Msg); ok {
+			if late != nil && late(m.Msg) {
+				continue // the core drops it unchecked (pbft.Replica.LateVote)
+			}
 			items = append(items, item)
 		} else if req := m.Msg.GetRequest(); primary && req != nil && !req.GetReadOnly() && (known == nil || !known(req)) {
 			items = append(items, crypto.Item{
