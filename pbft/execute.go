@@ -58,7 +58,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 				r.clearPending(k, cs)
 			}
 		}
-		r.reply(k, reqs[i].GetTimestamp(), r.view, res, false)
+		r.replyExecuted(k, reqs[i].GetTimestamp(), res)
 	}
 	r.lastExec = seq
 	r.progressTick = r.ticks

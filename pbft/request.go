@@ -275,6 +275,35 @@ func (r *Replica) reply(k sessionKey, ts, view uint64, result []byte, readOnly b
 	})
 }
 
+// replyExecuted answers a request just executed: with the result from the
+// f+1 replicas fullReplier names for it, with its digest from the others
+// (results no longer than a digest, and replies signed for an audit, go in
+// full). Among the f+1 matching replies the client needs, so one correct,
+// some replica sends the result; without its full reply (a faulty
+// replica's silence) the client resends and is answered from the cache,
+// in full. Replies are most of the bytes a request costs the cluster: at
+// 4 KB results, 16 KB of every 44.
+func (r *Replica) replyExecuted(k sessionKey, ts uint64, result []byte) {
+	if r.cfg.SignReplies || len(result) <= crypto.DigestSize || r.fullReplier(k.session, ts) {
+		r.reply(k, ts, r.view, result, false)
+		return
+	}
+	d := crypto.Hash(result)
+	r.sendReply(&wire.Reply{
+		View: r.view, ClientKey: []byte(k.client), Session: k.session, Timestamp: ts,
+		Replica: r.cfg.ID, ResultDigest: d[:],
+	})
+}
+
+// fullReplier reports whether this replica is among the f+1 that send the
+// result of (session, ts) in full: consecutive replicas from a start that
+// moves with the request, so the work spreads over all of them.
+func (r *Replica) fullReplier(session, ts uint64) bool {
+	n := uint64(r.q.n)
+	start := (session + ts) % n
+	return (uint64(r.cfg.ID)+n-start)%n <= uint64(r.q.f)
+}
+
 // admissionError is why the service's admission check refuses op of
 // client, or nil (always nil for a service without one).
 func (r *Replica) admissionError(client, op []byte) error {

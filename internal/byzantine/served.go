@@ -16,7 +16,7 @@ func wrongResult(m *wire.Message) *wire.Message {
 		return m
 	}
 	m = proto.Clone(m).(*wire.Message)
-	m.GetReply().Result = evil
+	m.GetReply().Result, m.GetReply().ResultDigest = evil, nil
 	return m
 }
 

@@ -60,13 +60,15 @@ type Result struct {
 
 // Session is a client session. Not safe for concurrent use.
 type Session struct {
-	cfg      Config
-	f        int
-	view     uint64
-	nextTS   uint64
-	req      *wire.Request // outstanding, or nil
-	replies  []*wire.Reply // by replica, for req's timestamp
-	waited   uint64        // ticks since req was (re)sent
+	cfg     Config
+	f       int
+	view    uint64
+	nextTS  uint64
+	req     *wire.Request // outstanding, or nil
+	replies []*wire.Reply // by replica, for req's timestamp
+	// outcomes name each reply's result: its digest, sent or computed.
+	outcomes []crypto.Digest
+	waited   uint64 // ticks since req was (re)sent
 	resends  uint64
 	tries    uint // retransmissions of the outstanding request
 	accepted uint64
@@ -134,6 +136,7 @@ func (s *Session) start(op []byte, readOnly bool) {
 	s.nextTS++
 	pbft.SignRequest(s.cfg.Signer, s.cfg.ClusterID, s.req)
 	s.replies = make([]*wire.Reply, s.cfg.Replicas)
+	s.outcomes = make([]crypto.Digest, s.cfg.Replicas)
 	s.waited, s.tries = 0, 0
 }
 
@@ -146,22 +149,38 @@ func (s *Session) start(op []byte, readOnly bool) {
 func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	if s.req == nil || int(from) >= s.cfg.Replicas || rep.GetReplica() != from ||
 		rep.GetTimestamp() != s.req.GetTimestamp() || rep.GetSession() != s.req.GetSession() ||
-		!bytes.Equal(rep.GetClientKey(), s.req.GetClientKey()) || rep.GetReadOnly() != s.req.GetReadOnly() ||
-		s.replies[from] != nil {
+		!bytes.Equal(rep.GetClientKey(), s.req.GetClientKey()) || rep.GetReadOnly() != s.req.GetReadOnly() {
 		return Result{}, false
 	}
-	s.replies[from] = rep
+	outcome, ok := outcomeOf(rep)
+	if !ok {
+		return Result{}, false
+	}
+	if prev := s.replies[from]; prev != nil {
+		// Only a digest's result may follow it (the replica answering the
+		// resent request from its cache, in full).
+		if len(prev.GetResultDigest()) == 0 || len(rep.GetResultDigest()) != 0 || outcome != s.outcomes[from] || prev.GetRejected() != rep.GetRejected() {
+			return Result{}, false
+		}
+	}
+	s.replies[from], s.outcomes[from] = rep, outcome
 	need := s.need(rep.GetRejected())
 	n, view := 0, uint64(0)
-	for _, r := range s.replies {
-		if r != nil && bytes.Equal(r.GetResult(), rep.GetResult()) && r.GetRejected() == rep.GetRejected() {
+	var full *wire.Reply
+	for i, r := range s.replies {
+		if r != nil && s.outcomes[i] == outcome && r.GetRejected() == rep.GetRejected() {
 			if n == 0 || r.GetView() < view {
 				view = r.GetView() // the lowest view any matching replica reported
 			}
 			n++
+			if len(r.GetResultDigest()) == 0 {
+				full = r
+			}
 		}
 	}
-	if n < need {
+	if n < need || full == nil {
+		// Short of a quorum, or of a matching reply with the result itself:
+		// f+1 replicas send it, and a resend is answered in full.
 		if s.req.GetReadOnly() && !s.fastReadPossible() {
 			s.fallBack()
 		}
@@ -170,10 +189,24 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 	// At least one of the matching replicas is correct, so the cluster has
 	// reached at least the lowest view among them.
 	s.view = max(s.view, view)
-	res := Result{Timestamp: s.req.GetTimestamp(), Result: rep.GetResult(), View: s.view, Rejected: rep.GetRejected()}
-	s.req, s.replies = nil, nil
+	res := Result{Timestamp: s.req.GetTimestamp(), Result: full.GetResult(), View: s.view, Rejected: rep.GetRejected()}
+	s.req, s.replies, s.outcomes = nil, nil, nil
 	s.accepted++
 	return res, true
+}
+
+// outcomeOf names rep's result by its digest: the one it carries instead
+// of the result, or the result's. A reply carrying both, or a digest of the
+// wrong size, is malformed.
+func outcomeOf(rep *wire.Reply) (crypto.Digest, bool) {
+	d := rep.GetResultDigest()
+	switch {
+	case len(d) == 0:
+		return crypto.Hash(rep.GetResult()), true
+	case len(d) != crypto.DigestSize || len(rep.GetResult()) > 0:
+		return crypto.Digest{}, false
+	}
+	return crypto.Digest(d), true
 }
 
 // Tick advances the session's clock. It returns a request to send to every
@@ -251,8 +284,8 @@ func (s *Session) Progress() (replied, matched, need int) {
 		}
 		replied++
 		n := 0
-		for _, o := range s.replies[i:] {
-			if o != nil && bytes.Equal(o.GetResult(), r.GetResult()) && o.GetRejected() == r.GetRejected() {
+		for j, o := range s.replies[i:] {
+			if o != nil && s.outcomes[i+j] == s.outcomes[i] && o.GetRejected() == r.GetRejected() {
 				n++
 			}
 		}

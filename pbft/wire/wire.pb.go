@@ -386,7 +386,12 @@ type Reply struct {
 	Signature []byte                 `protobuf:"bytes,8,opt,name=signature,proto3" json:"signature,omitempty"`
 	// rejected: the service's admission check refused the operation before it
 	// was ordered; result holds its error. Nothing was executed.
-	Rejected      bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Rejected bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// result_digest, set instead of result: the SHA-256 of the result. On
+	// execution f+1 replicas (chosen per request) send the result and the
+	// others only its digest; a reply from the cache (the client resent the
+	// request) always carries the result.
+	ResultDigest  []byte `protobuf:"bytes,10,opt,name=result_digest,json=resultDigest,proto3" json:"result_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +487,13 @@ func (x *Reply) GetRejected() bool {
 		return x.Rejected
 	}
 	return false
+}
+
+func (x *Reply) GetResultDigest() []byte {
+	if x != nil {
+		return x.ResultDigest
+	}
+	return nil
 }
 
 // PrePrepare is the primary's proposal of a batch at (view, sequence).
@@ -1756,7 +1768,7 @@ const file_wire_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\x04R\ttimestamp\x12\x1c\n" +
 	"\toperation\x18\x04 \x01(\fR\toperation\x12\x1b\n" +
 	"\tread_only\x18\x05 \x01(\bR\breadOnly\x12\x1c\n" +
-	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xfb\x01\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"\xa0\x02\n" +
 	"\x05Reply\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x1d\n" +
 	"\n" +
@@ -1767,7 +1779,9 @@ const file_wire_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\fR\x06result\x12\x1b\n" +
 	"\tread_only\x18\a \x01(\bR\breadOnly\x12\x1c\n" +
 	"\tsignature\x18\b \x01(\fR\tsignature\x12\x1a\n" +
-	"\brejected\x18\t \x01(\bR\brejected\"\xc2\x01\n" +
+	"\brejected\x18\t \x01(\bR\brejected\x12#\n" +
+	"\rresult_digest\x18\n" +
+	" \x01(\fR\fresultDigest\"\xc2\x01\n" +
 	"\n" +
 	"PrePrepare\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x1a\n" +
