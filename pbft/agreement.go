@@ -253,28 +253,30 @@ func matching[M interface{ GetDigest() []byte }](msgs []M, d crypto.Digest, skip
 	return n
 }
 
-// maybePrepared: the pre-prepare plus 2f matching prepares from distinct
-// backups (never the primary's) make the batch prepared; then commit.
 // lateVote reports, and counts, a prepare (commit false) or commit of the
-// current view for a slot that already prepared (or committed): nothing
-// needs it, since certificates hold the 2f prepares that made the slot
-// prepared and execution needed 2f+1 commits, so it is dropped before its
-// signature is checked. The last replica's votes of every batch are such;
-// checking them cost each replica two verifications a batch.
+// current view for a slot that already has its quorum: nothing needs it,
+// since certificates hold the 2f prepares that made the slot prepared and
+// execution needed 2f+1 commits, so it is dropped before its signature is
+// checked. The last replica's votes of every batch are such; checking them
+// cost each replica two verifications a batch.
 func (r *Replica) lateVote(seq uint64, commit bool) bool {
-	s := r.slots[seq]
-	if s == nil || !s.prepared || commit && !s.committed {
+	if !quorumReached(r.slots[seq], commit) {
 		return false
 	}
 	r.stats.LateVotes++
 	return true
 }
 
+// quorumReached reports whether s is prepared (commit false) or committed.
+func quorumReached(s *slot, commit bool) bool {
+	return s != nil && s.prepared && (!commit || s.committed)
+}
+
 // LateVote reports whether stepping m would drop it as a late vote (see
 // lateVote) without checking its signature: a driver that verifies
 // signatures ahead of the core skips it too. It holds only for a prepare
-// or commit of the current view inside the window, from a replica that has
-// none in its slot yet.
+// or commit of the current view from a replica that has none in its slot
+// yet (a duplicate is compared with the one held, as evidence).
 func (r *Replica) LateVote(m *wire.Message) bool {
 	var view, seq uint64
 	var signer uint32
@@ -290,7 +292,7 @@ func (r *Replica) LateVote(m *wire.Message) bool {
 		return false
 	}
 	s := r.slots[seq]
-	if !r.active || view != r.view || s == nil || int(signer) >= r.q.n || !s.prepared || commit && !s.committed {
+	if !r.active || view != r.view || int(signer) >= r.q.n || !quorumReached(s, commit) {
 		return false
 	}
 	if commit {
@@ -299,6 +301,8 @@ func (r *Replica) LateVote(m *wire.Message) bool {
 	return s.prepares[signer] == nil
 }
 
+// maybePrepared: the pre-prepare plus 2f matching prepares from distinct
+// backups (never the primary's) make the batch prepared; then commit.
 func (r *Replica) maybePrepared(seq uint64, s *slot) {
 	if s.prepared || s.prePrepare == nil {
 		return

@@ -10,10 +10,10 @@ import (
 // maybePropose issues pre-prepares while the primary has queued requests and
 // the window has room: a batch goes out when the last one is done, or, up to
 // MaxInflightBatches awaiting execution, when the queue fills a whole batch
-// (by count or by bytes) with requests of keys not held at their share. Requests that arrive while a batch is in flight
-// wait and form the next, larger one: batching adapts to load without a
-// timer, and every batch not issued saves each replica a round of
-// signatures.
+// (by count or by bytes) with requests of keys not held at their share.
+// Requests that arrive while a batch is in flight wait and form the next,
+// larger one: batching adapts to load without a timer, and every batch not
+// issued saves each replica a round of signatures.
 func (r *Replica) maybePropose() {
 	if !r.isPrimary() || !r.active {
 		return

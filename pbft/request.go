@@ -278,11 +278,11 @@ func (r *Replica) reply(k sessionKey, ts, view uint64, result []byte, readOnly b
 // replyExecuted answers a request just executed: with the result from the
 // f+1 replicas fullReplier names for it, with its digest from the others
 // (results no longer than a digest, and replies signed for an audit, go in
-// full). Among the f+1 matching replies the client needs, so one correct,
-// some replica sends the result; without its full reply (a faulty
-// replica's silence) the client resends and is answered from the cache,
-// in full. Replies are most of the bytes a request costs the cluster: at
-// 4 KB results, 16 KB of every 44.
+// full). The f+1 that send it include a correct one, whose result matches
+// every correct replica's, so f faulty replicas can only make the client
+// wait for that reply; if it is lost, the client resends and is answered
+// from the cache, in full. Replies are much of the bytes a request costs
+// the cluster: at 4 KB results, 16 KB of every 44.
 func (r *Replica) replyExecuted(k sessionKey, ts uint64, result []byte) {
 	if r.cfg.SignReplies || len(result) <= crypto.DigestSize || r.fullReplier(k.session, ts) {
 		r.reply(k, ts, r.view, result, false)
