@@ -149,10 +149,10 @@ func (r *Replica) checkBatch(reqs []*wire.Request) ([]crypto.Digest, error) {
 // acceptPrePrepare logs the pre-prepare and multicasts this backup's prepare.
 func (r *Replica) acceptPrePrepare(pp *wire.PrePrepare, s *slot, d crypto.Digest, digests []crypto.Digest) {
 	s.prePrepare, s.digest = pp, d
+	if !r.isPrimary() {
+		r.observeProposals(pp.GetRequests())
+	}
 	for i, req := range pp.GetRequests() {
-		if !r.isPrimary() {
-			r.perf.observeProposed(req.GetClientKey(), r.proposeDelay(req), len(req.GetOperation()))
-		}
 		r.markOrdered(req, digests[i])
 	}
 	p := &wire.Prepare{View: pp.GetView(), Sequence: pp.GetSequence(), Digest: d[:], Replica: r.cfg.ID}

@@ -71,6 +71,7 @@ func (r *Replica) evictSessions(seq uint64) {
 			r.evictSession(c.key, c.cs)
 		}
 	}
+	defer r.dropHeldBelowFloors()
 	if len(r.floors) > r.cfg.MaxClientFloors {
 		keys := make([]string, 0, len(r.floors))
 		for k := range r.floors {
@@ -108,4 +109,26 @@ func (r *Replica) ClientTableSize() (sessions, floors int) {
 		}
 	}
 	return sessions, len(r.floors)
+}
+
+// dropHeldBelowFloors forgets the requests held for sessions that never
+// executed whose timestamps the floors now refuse: no replica executes
+// them (execute skips them as possible replays), so held they only took
+// their key's share of held bytes for good, and fired backups' timers over
+// requests no correct primary orders. A flood of fresh sessions all sending
+// timestamp 1 left thousands behind at every replica once its first
+// sessions were evicted. A correct client's timestamps rise above its
+// key's floor, so only replays and such floods are dropped.
+func (r *Replica) dropHeldBelowFloors() {
+	if len(r.floors) == 0 && r.globalFloor == 0 {
+		return
+	}
+	for k, cs := range r.clients {
+		if cs.pending == nil || cs.ordered || !r.belowFloor(k, cs, cs.pending.GetTimestamp()) {
+			continue
+		}
+		r.clearPending(k, cs)
+		delete(r.clients, k) // it never executed: nothing replicated
+		_ = r.drop(ErrStaleTimestamp, "held request at or below the floor %d of its key's evicted sessions", r.floorOf(k.client))
+	}
 }

@@ -59,3 +59,41 @@ func TestSessionEvictionKeepsExactlyOnce(t *testing.T) {
 		t.Fatalf("the replay at s=6: executed up to %d, %d requests (want %d)", c.reps[1].LastExecuted(), c.reps[1].Stats().ExecutedRequests, executed+1)
 	}
 }
+
+// Once a key's floor rises above a held request's timestamp, no replica
+// will execute it: the request is dropped (held and never ordered) or
+// cleared when its batch executes as skipped, so it no longer takes its
+// key's share of held bytes or fires the backup's timer. A flood of fresh
+// sessions all at timestamp 1 left thousands so behind at every replica.
+func TestHeldRequestsBelowTheFloorAreForgotten(t *testing.T) {
+	c := newTestCluster(t, 4, func(cfg *Config) { cfg.CheckpointInterval, cfg.WindowSize, cfg.MaxClientSessions = 2, 4, 2 })
+	toAll := func(req *wire.Request) {
+		for i := range c.reps {
+			must(t, c.fromClient(i, req))
+		}
+	}
+	for s := range uint64(3) {
+		toAll(requestAt(c, s, s+1, "a"))
+		c.deliver(nil)
+	}
+	orphan := requestAt(c, 100, 1, "orphan") // only replica 1 holds it: never ordered
+	must(t, c.fromClient(1, orphan))
+	toAll(requestAt(c, 3, 4, "a"))         // s=4: its checkpoint evicts sessions 0 and 1, the floor is 2
+	toAll(requestAt(c, 101, 1, "ordered")) // s=5: ordered before the floor rose, skipped at execution
+	c.deliver(nil)
+	r := c.reps[1]
+	if sessions, floors := r.ClientTableSize(); r.LastExecuted() != 5 || floors != 1 || sessions != 2 {
+		t.Fatalf("setup: executed up to %d, %d sessions, %d floors; want 5, 2, 1", r.LastExecuted(), sessions, floors)
+	}
+	if r.Stats().ExecutedRequests != 4 {
+		t.Fatalf("%d requests executed, want 4 (session 101's skipped)", r.Stats().ExecutedRequests)
+	}
+	for _, s := range []uint64{100, 101} {
+		if cs := r.clients[sessionKey{client: string(c.client.PublicKey()), session: s}]; cs != nil {
+			t.Errorf("session %d still held (pending %v)", s, cs.pending != nil)
+		}
+	}
+	if r.heldTotal != 0 || len(r.held) != 0 {
+		t.Errorf("held: %d bytes in all, %v per key; want none", r.heldTotal, r.held)
+	}
+}

@@ -67,6 +67,9 @@ type Stats struct {
 	// SlowPrimarySuspicions counts the suspicions raised by the primary's
 	// measured performance (see perfMonitor) rather than by the timer.
 	SlowPrimarySuspicions uint64
+	// TimeoutForwards counts held requests a backup forwarded to the
+	// primary when its timer fired, before suspecting it (see forwardHeld).
+	TimeoutForwards uint64
 }
 
 func newStats() Stats {

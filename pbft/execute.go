@@ -30,8 +30,12 @@ func (r *Replica) execute(seq uint64, s *slot) {
 		if r.inflight != nil {
 			r.executedAtPrimary(req, seq)
 		}
-		if r.belowFloor(k, r.clients[k], req.GetTimestamp()) && !bug(BugExecuteWithoutTimestampCheck) {
+		if cs := r.clients[k]; r.belowFloor(k, cs, req.GetTimestamp()) && !bug(BugExecuteWithoutTimestampCheck) {
 			ex.Skipped[i] = true // its session was evicted: it may be a replay
+			if cs != nil && cs.pending != nil && cs.pending.GetTimestamp() <= r.floorOf(k.client) {
+				r.clearPending(k, cs) // it never executes here: it holds no share
+				delete(r.clients, k)  // nor a session: it never executed
+			}
 			continue
 		}
 		cs := r.clientState(k)

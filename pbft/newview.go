@@ -142,6 +142,7 @@ func (r *Replica) onNewView(from From, nv *wire.NewView) error {
 // backup), and carries on with the requests it holds.
 func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 	r.view, r.active, r.newView = nv.GetView(), true, nv
+	r.viewEnteredAt = r.ticks
 	r.stopTimer()
 	r.forgetViewsBelow(r.view + 1)
 	r.ready.View = &ViewState{View: r.view}
@@ -173,7 +174,7 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 	r.slots = make(map[uint64]*slot)
 	r.wants = nil
 	for _, cs := range r.clients {
-		cs.ordered = false
+		cs.ordered, cs.forwardedAt = false, 0 // the new primary was told nothing
 	}
 	r.nextSeq = r.low
 	for _, pp := range plan.prePrepares {

@@ -39,6 +39,18 @@ import (
 // still serves them; a key it starves outright fires the view-change
 // timer), where per request it could slow everyone but a colluding key
 // that floods, and keys, unlike requests, are the cluster's to admit.
+//
+// What a request waited is counted from the latest of: when the backup got
+// it from its client, when the view began (a new primary answers for its
+// own view only), and the previous pre-prepare that served its key. A
+// correct primary owes each key service in every batch, not the whole
+// backlog the key sent at once: with 25 keys flooding, every key's median
+// request had waited seconds behind its own, and the primary, its CPU
+// spent verifying the flood, also proposed less than in the windows before;
+// every primary was suspected in turn, about once a second (the
+// SessionFlood attack, 15 view changes in 40 s). Measured since its key was
+// last served, a flooding key waits one batch; a primary that delays every
+// batch still shows in every key's wait.
 type perfMonitor struct {
 	view    uint64
 	start   uint64 // tick the current window began
@@ -52,6 +64,11 @@ type perfMonitor struct {
 	// recent are the last windows with work waiting throughout (none that
 	// raised a suspicion), newest last, at most perfHistory.
 	recent []windowPerf
+	// served is, per client key, the tick+1 of the last pre-prepare of
+	// servedView that carried one of its requests (entries older than a
+	// window are pruned).
+	served     map[string]uint64
+	servedView uint64
 }
 
 type windowPerf struct {
@@ -71,8 +88,8 @@ const (
 )
 
 // observeProposed is called by a backup for each request of a pre-prepare
-// it accepts, from client key; delay is how long it had held the request,
-// or -1 if it never held it from its client.
+// it accepts, from client key; delay is how long the request waited for it
+// (see proposeDelay), or -1 if the backup never held it from its client.
 func (m *perfMonitor) observeProposed(client []byte, delay int64, size int) {
 	m.reqs++
 	m.bytes += uint64(size)
@@ -134,6 +151,7 @@ func (r *Replica) monitorPrimary() {
 		return
 	}
 	w := windowPerf{medianDelay: m.keyDelay(), reqs: m.reqs, bytes: m.bytes}
+	m.pruneServed(m.start)
 	// A window in which the primary proposed nothing at all is the view
 	// change timer's business (a silent primary, or one that never got the
 	// request): the monitor judges a primary that proposes, slowly.
@@ -212,12 +230,47 @@ func (r *Replica) suspectSlowPrimary() {
 	r.maybeChangeView()
 }
 
-// proposeDelay is how long the replica held req from its client before a
-// pre-prepare carried it, or -1 if it did not get it from its client.
+// observeProposals records, at a backup, the requests of a pre-prepare it
+// accepts (before they are marked ordered), then marks their keys served.
+func (r *Replica) observeProposals(reqs []*wire.Request) {
+	m := &r.perf
+	if m.servedView != r.view {
+		clear(m.served)
+		m.servedView = r.view
+	}
+	for _, req := range reqs {
+		m.observeProposed(req.GetClientKey(), r.proposeDelay(req), len(req.GetOperation()))
+	}
+	if m.served == nil {
+		m.served = make(map[string]uint64)
+	}
+	for _, req := range reqs {
+		m.served[string(req.GetClientKey())] = r.ticks + 1
+	}
+}
+
+// proposeDelay is how long req waited for a pre-prepare to carry it: since
+// the replica got it from its client, the view began, or a pre-prepare last
+// served its key, whichever is latest (see perfMonitor); -1 if the replica
+// did not get it from its client.
 func (r *Replica) proposeDelay(req *wire.Request) int64 {
 	cs := r.clients[keyOf(req)]
 	if cs == nil || cs.heldAt == 0 || cs.ordered || cs.pending == nil || cs.pending.GetTimestamp() != req.GetTimestamp() {
 		return -1
 	}
-	return int64(r.ticks + 1 - cs.heldAt)
+	since := max(cs.heldAt, r.viewEnteredAt+1)
+	if r.perf.servedView == r.view {
+		since = max(since, r.perf.served[string(req.GetClientKey())])
+	}
+	return int64(r.ticks + 1 - since)
+}
+
+// pruneServed forgets the keys no pre-prepare served since tick: a key
+// that comes back waits from when its request arrived.
+func (m *perfMonitor) pruneServed(tick uint64) {
+	for k, t := range m.served {
+		if t <= tick {
+			delete(m.served, k)
+		}
+	}
 }

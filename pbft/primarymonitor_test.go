@@ -1,6 +1,7 @@
 package pbft
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/bulwark-bft/bulwark/crypto"
@@ -190,5 +191,101 @@ func TestBackupJudgesProposeDelayPerKey(t *testing.T) {
 				t.Fatalf("suspected: %v, want %v (%d suspicions)", got, tc.wantSuspicions, r.Stats().SlowPrimarySuspicions)
 			}
 		})
+	}
+}
+
+// Keys that flood a correct primary wait behind their own backlog, however
+// fairly it serves them: with most keys flooding, their median requests
+// waited long although the primary served every key in every batch (the
+// SessionFlood attack: 25 keys of 4,096 sessions made every primary look
+// slow in turn). A backup counts a request's wait from the last pre-prepare
+// that served its key, so a primary serving every key each batch is not
+// suspected, and one that serves each key rarely still is.
+func TestBackupJudgesAFloodingKeyByItsService(t *testing.T) {
+	const keys, backlog = 3, 60
+	for _, tc := range []struct {
+		name           string
+		every, share   int // a batch every so many ticks, with share requests of each key
+		wantSuspicions bool
+	}{
+		{"every key served each tick", 1, 1, false},
+		{"each key served every 25 ticks", 25, 12, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Without a baseline a median wait above T/4 (20 ticks) is slow.
+			c := newTestCluster(t, 4, func(cfg *Config) {
+				cfg.MaxBatchSize, cfg.CheckpointInterval, cfg.ViewChangeTicks = 64, 64, 80
+			})
+			r := c.reps[1]
+			// Held throughout, never proposed: there is always work waiting.
+			must(t, c.fromClient(1, c.requestOf(1<<20, kv.EncodePut([]byte("w"), []byte("aiting")))))
+			fifos := make([][]*wire.Request, keys)
+			for k := range fifos {
+				flood := c.scheme.NewSigner(fmt.Sprintf("flood-%d", k))
+				for s := range uint64(backlog) {
+					req := c.signedBy(flood, s)
+					must(t, c.fromClient(1, req))
+					fifos[k] = append(fifos[k], req)
+				}
+			}
+			var seq uint64
+			for tick := 1; tick <= int(r.cfg.PerformanceWindowTicks); tick++ {
+				r.Tick()
+				if tick%tc.every != 0 {
+					continue
+				}
+				var batch []*wire.Request
+				for k := range fifos {
+					n := min(tc.share, len(fifos[k]))
+					batch = append(batch, fifos[k][:n]...)
+					fifos[k] = fifos[k][n:]
+				}
+				if len(batch) == 0 {
+					continue
+				}
+				seq++
+				must(t, c.step(0, 1, ppMsg(c.prePrepareAt(seq, batch...))))
+				c.pending, c.replies = nil, nil
+				_ = r.Ready()
+			}
+			r.Tick() // the window ends
+			if got := r.Stats().SlowPrimarySuspicions > 0; got != tc.wantSuspicions {
+				t.Fatalf("suspected: %v, want %v (%d suspicions)", got, tc.wantSuspicions, r.Stats().SlowPrimarySuspicions)
+			}
+		})
+	}
+}
+
+// A new primary answers for its own view: a request a backup held through
+// the old view waited for the new primary only since the view began.
+// Counted from its arrival, every request an overloaded primary left behind
+// made its successor look slow at once, and the next, and the next.
+func TestNewPrimaryIsJudgedFromTheViewsStart(t *testing.T) {
+	c := suspectedOverHeldRequest(t)
+	r := c.reps[2]
+	heldSince := r.ticks // held from tick 0
+	for range 200 {
+		c.deliver(withoutPrimary)
+		if r.View() == 1 && !r.ViewChanging() {
+			break
+		}
+		for i := 1; i < 4; i++ {
+			c.reps[i].Tick()
+			c.collect(i)
+		}
+	}
+	if r.View() != 1 || r.ViewChanging() {
+		t.Fatalf("setup: replica 2 in view %d, changing %v; want view 1 started", r.View(), r.ViewChanging())
+	}
+	if r.perf.ndelays == 0 {
+		t.Fatal("setup: replica 2 measured no propose delay in view 1")
+	}
+	inView := r.ticks - r.viewEnteredAt + 1
+	for _, ds := range r.perf.delays {
+		for _, d := range ds {
+			if d > inView {
+				t.Errorf("propose delay %d ticks, more than the %d ticks since view 1 began (held %d ticks)", d, inView, heldSince)
+			}
+		}
 	}
 }

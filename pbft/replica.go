@@ -29,6 +29,9 @@ type Replica struct {
 	readFence uint64
 	nextSeq   uint64 // at the primary: the last sequence number assigned
 	ticks     uint64
+	// viewEnteredAt is the tick this replica entered its view (0 for the
+	// view it started in).
+	viewEnteredAt uint64
 	// diverged is the latest checkpoint whose 2f+1 digest differed from
 	// this replica's, divergences how many did.
 	diverged    *Divergence

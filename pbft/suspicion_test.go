@@ -25,14 +25,16 @@ func (c *testCluster) statusesFrom(id int) (n int, suspects bool) {
 	return n, suspects
 }
 
-// tickPastTimeout ticks replica id until its view-change timer fired once.
-// It hears the others' Status every period (so it knows it is not cut
-// off); nothing else is delivered, and its own messages stay pending.
+// tickPastTimeout ticks replica id until it suspected the primary: its
+// view-change timer fired once to forward the requests it holds, and again
+// because the primary still did not order them. It hears the others'
+// Status every period (so it knows it is not cut off); nothing else is
+// delivered, and its own messages stay pending.
 func (c *testCluster) tickPastTimeout(id int) {
 	c.t.Helper()
 	r := c.reps[id]
 	before := r.Stats().Suspicions
-	for i := range r.viewTimeout() + 2*r.cfg.StatusTicks {
+	for i := range 2*r.viewTimeout() + 2*r.cfg.StatusTicks {
 		if i%r.cfg.StatusTicks == 0 {
 			for j, o := range c.reps {
 				if j != id {

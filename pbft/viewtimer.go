@@ -1,5 +1,11 @@
 package pbft
 
+import (
+	"slices"
+
+	"github.com/bulwark-bft/bulwark/pbft/wire"
+)
+
 // viewTimer is PBFT's view-change timer, counted in ticks. In the normal case
 // it runs while this replica holds a client request that has not executed;
 // during a view change it runs once 2f+1 VIEW-CHANGEs for the new view are in,
@@ -63,6 +69,10 @@ func (r *Replica) checkTimer() {
 		// view change whose NEW-VIEW it missed, would only strand it in a
 		// view nobody else moves to. Reconnected, it gets the NEW-VIEW
 		// resent.
+		r.restartTimer()
+		return
+	}
+	if r.active && r.forwardHeld() {
 		r.restartTimer()
 		return
 	}
@@ -215,4 +225,50 @@ func (r *Replica) holdsPendingRequest() bool {
 		}
 	}
 	return false
+}
+
+// forwardHeld runs when the timer fires at a backup. Before it suspects the
+// primary it forwards the requests it holds unordered that it did not
+// forward since the last execution in this view: a correct primary may
+// never have got them, or have dropped them with its key, or all keys, at
+// their share of held bytes (replicas admit a flood's requests in
+// different orders, so each holds some the primary refused, and a busy
+// primary refuses forwards too), and a client that sent once and left
+// never resends them. Such orphans otherwise fired the timer at every
+// backup once the load stopped, and replaced a correct primary (twice
+// after each SessionFlood attack). It reports whether it forwarded any
+// while none forwarded since the last execution has waited a whole
+// timeout: the primary then gets another T, but only once per request
+// while it executes nothing, so a primary that ignores what it is told is
+// still suspected, one timeout later, however many fresh requests arrive.
+// (One that keeps executing other requests is not, here as with PBFT's
+// timer, which restarts on every execution.)
+func (r *Replica) forwardHeld() bool {
+	var fresh []sessionKey
+	overdue := false
+	for k, cs := range r.clients {
+		switch {
+		case cs.pending == nil || cs.ordered:
+		case cs.forwardedAt == 0 || cs.forwardedAt <= r.progressTick+1:
+			fresh = append(fresh, k) // not forwarded since the last execution
+		case r.ticks+1-cs.forwardedAt >= r.viewTimeout():
+			overdue = true
+		}
+	}
+	if overdue || len(fresh) == 0 {
+		return false
+	}
+	slices.SortFunc(fresh, compareSessionKeys) // deterministic output
+	budget := r.cfg.MaxBatchBytes * int(r.cfg.MaxInflightBatches)
+	primary := int(r.q.primary(r.view))
+	for _, k := range fresh {
+		cs := r.clients[k]
+		if budget -= cs.pendingSize; budget < 0 {
+			break // the rest at the next firing; this batch restarts the timer
+		}
+		cs.forwardedAt = r.ticks + 1
+		r.stats.TimeoutForwards++
+		r.send(primary, &wire.Message{Content: &wire.Message_Request{Request: cs.pending}})
+	}
+	return true
 }

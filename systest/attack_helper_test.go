@@ -218,6 +218,25 @@ func (ac *attackCluster) expectCounter(id int, min float64, wait time.Duration, 
 	}
 }
 
+// expectPrimaryKept checks that no replica changed views: the attack,
+// which comes from clients, did not make the correct replicas replace
+// their correct primary (a view change per attack costs every client a
+// timeout, and a flood that forces them at will keeps the cluster down).
+func (ac *attackCluster) expectPrimaryKept() {
+	ac.t.Helper()
+	for id := range 4 {
+		v, ok := ac.metric(id, "bulwark_view_changes_total")
+		switch {
+		case !ok:
+			ac.t.Errorf("replica %d: no series %s on --metrics", id, series("bulwark_view_changes_total", id))
+		case v != 0:
+			s, _ := ac.metric(id, "bulwark_suspicions_total")
+			slow, _ := ac.metric(id, "bulwark_slow_primary_suspicions_total")
+			ac.t.Errorf("replica %d changed views %v times under a client attack (%v suspicions, %v of them of a slow primary)", id, v, s, slow)
+		}
+	}
+}
+
 // expectCounterSum is expectCounter for the sum of the series of name
 // whose label has one of values; missing series count 0, and all of them
 // missing is reported as such.

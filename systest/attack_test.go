@@ -130,7 +130,7 @@ func runAttack(t *testing.T, bin string, plan attackPlan) {
 	}
 	ac.converge(ctx, cl, 30*time.Second)
 	if t.Failed() {
-		ac.logMetrics("bulwark_messages_dropped_total", "bulwark_network_", "bulwark_view_changes_total", "bulwark_executed_requests_total")
+		ac.logMetrics("bulwark_messages_dropped_total", "bulwark_network_", "bulwark_view_changes_total", "bulwark_suspicions_total", "bulwark_slow_primary_suspicions_total", "bulwark_timeout_forwards_total", "bulwark_executed_requests_total")
 	}
 }
 

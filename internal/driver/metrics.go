@@ -23,6 +23,8 @@ type Metrics struct {
 	evicted, rateLimited, refused                  prometheus.Counter
 	statusQueries, statusDropped                   prometheus.Counter
 	syncedWrites                                   prometheus.Counter
+	suspicions, slowPrimarySuspicions              prometheus.Counter
+	timeoutForwards                                prometheus.Counter
 	dropped                                        *prometheus.CounterVec
 
 	batchSize, batchBytes, commitLatency prometheus.Histogram
@@ -86,6 +88,11 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 		refused:          counter("refused_requests_total", "Requests the service's admission check refused."),
 		statusQueries:    counter("status_queries_total", "Client status queries answered."),
 		statusDropped:    counter("status_queries_dropped_total", "Client status queries left unanswered: above the per-client or overall rate."),
+		suspicions:       counter("suspicions_total", "Times this replica suspected its primary (timer fired or measured slow); a view change follows only where f+1 replicas do."),
+		slowPrimarySuspicions: counter("slow_primary_suspicions_total",
+			"Suspicions raised because the primary was measured slow to propose while requests waited, rather than by the view-change timer."),
+		timeoutForwards: counter("timeout_forwards_total",
+			"Held requests a backup forwarded to the primary when its view-change timer fired, before suspecting it: requests the primary dropped or never got."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "bulwark", Name: "messages_dropped_total", ConstLabels: labels,
 			Help: "Protocol messages the replica dropped, by reason.",
@@ -111,6 +118,7 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 		m.view, m.lastExecuted, m.stableCheckpoint, m.viewChanging,
 		m.viewChanges, m.executedBatches, m.executedRequests, m.stateTransfers, m.equivocations,
 		m.syncedWrites, m.evicted, m.rateLimited, m.refused, m.statusQueries, m.statusDropped,
+		m.suspicions, m.slowPrimarySuspicions, m.timeoutForwards,
 		m.dropped, m.batchSize, m.batchBytes, m.commitLatency,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -228,6 +236,9 @@ func (m *Metrics) observeReplica(r *pbft.Replica, now time.Time, force bool) {
 	m.evicted.Add(delta(s.EvictedSessions, &m.last.EvictedSessions))
 	m.rateLimited.Add(delta(s.RateLimited, &m.last.RateLimited))
 	m.refused.Add(delta(s.Refused, &m.last.Refused))
+	m.suspicions.Add(delta(s.Suspicions, &m.last.Suspicions))
+	m.slowPrimarySuspicions.Add(delta(s.SlowPrimarySuspicions, &m.last.SlowPrimarySuspicions))
+	m.timeoutForwards.Add(delta(s.TimeoutForwards, &m.last.TimeoutForwards))
 	if m.last.Dropped == nil {
 		m.last.Dropped = make(map[string]uint64, len(s.Dropped))
 	}
