@@ -68,6 +68,10 @@ func NewReplicaHost(ctx context.Context, cfg Config) (*ReplicaHost, error) {
 		h.cancel()
 		return nil, err
 	}
+	if err := checkListening(cfg.ListenAddrs, h.host.Network().ListenAddresses()); err != nil {
+		_ = h.close()
+		return nil, err
+	}
 	h.host.SetStreamHandler(ReplicaProtocol, h.handleReplicaStream)
 	h.host.SetStreamHandler(ClientProtocol, h.handleClientStream)
 	h.forgetDepartedClients()

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,11 +178,12 @@ func killed(err error) bool {
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
-// tail is the last n lines of b.
+// tail is the first lines and the last n lines of b.
 func tail(b []byte, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[... %d lines]", len(lines)-n)}, lines[len(lines)-n:]...)
+	const head = 12 // how it started: addresses, admission, the first warnings
+	if len(lines) > head+n {
+		lines = slices.Concat(lines[:head], []string{fmt.Sprintf("[... %d lines]", len(lines)-head-n)}, lines[len(lines)-n:])
 	}
 	return strings.Join(lines, "\n")
 }
