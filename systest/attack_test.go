@@ -83,6 +83,14 @@ type attackPlan struct {
 	restore func(ctx context.Context, ac *attackCluster)
 	// expect checks the counters the attack must show in.
 	expect func(ac *attackCluster)
+	// changesView: the attack forces a view change (it kills the primary).
+	// Every other attack comes from clients, or from a replica that is not
+	// the primary, and must not make the correct replicas replace their
+	// correct primary.
+	changesView bool
+	// correct are the replicas that stay correct throughout (nil: all
+	// four), whose views runAttack checks.
+	correct []int
 	// keeps is what the attack legitimately leaves in the replicated
 	// state, which every replica must then hold (the service's copy and
 	// the snapshots of two checkpoints): the memory check after the attack
@@ -128,6 +136,13 @@ func runAttack(t *testing.T, bin string, plan attackPlan) {
 	if plan.expect != nil {
 		plan.expect(ac)
 	}
+	if !plan.changesView {
+		correct := plan.correct
+		if correct == nil {
+			correct = []int{0, 1, 2, 3}
+		}
+		ac.expectPrimaryKept(correct)
+	}
 	ac.converge(ctx, cl, 30*time.Second)
 	if t.Failed() {
 		ac.logMetrics("bulwark_messages_dropped_total", "bulwark_network_", "bulwark_view_changes_total", "bulwark_suspicions_total", "bulwark_slow_primary_suspicions_total", "bulwark_timeout_forwards_total", "bulwark_executed_requests_total")
@@ -154,7 +169,8 @@ const largeRequestBound = 20 * time.Second
 func largeRequestsAttack(t *testing.T) attackPlan {
 	killed := -1
 	return attackPlan{
-		bound: 10 * time.Second,
+		changesView: true,
+		bound:       10 * time.Second,
 		// One key per session: the attack leaves 20 values of 1 MB.
 		keeps: bench.DefaultLargeSessions * bench.DefaultLargeSize,
 		attack: func(ctx context.Context, ac *attackCluster) {
