@@ -62,6 +62,18 @@ const (
 	// BugLoneEscalation: a replica waiting for a NEW-VIEW whose timer fired
 	// moves on to the next view at once, without f others suspecting.
 	BugLoneEscalation
+	// BugMonitorBlamesOldView: the slow-primary monitor counts a request's
+	// wait from its arrival even when that was in an earlier view.
+	BugMonitorBlamesOldView
+	// BugMonitorCountsBacklog: the monitor counts a request's wait from its
+	// arrival, not from the last pre-prepare that served its key.
+	BugMonitorCountsBacklog
+	// BugHeldBelowFloorKept: requests held for sessions that never executed
+	// stay held when their key's floor rises above them.
+	BugHeldBelowFloorKept
+	// BugSuspectWithoutForwarding: a backup whose timer fires suspects the
+	// primary without first forwarding the requests it holds.
+	BugSuspectWithoutForwarding
 	numBugs
 )
 
@@ -85,6 +97,10 @@ var bugNames = [...]string{
 	BugLoneSuspicionChangesView:     "lone-suspicion-changes-view",
 	BugReadBelowFence:               "read-below-fence",
 	BugLoneEscalation:               "lone-escalation",
+	BugMonitorBlamesOldView:         "monitor-blames-old-view",
+	BugMonitorCountsBacklog:         "monitor-counts-backlog",
+	BugHeldBelowFloorKept:           "held-below-floor-kept",
+	BugSuspectWithoutForwarding:     "suspect-without-forwarding",
 }
 
 func (b Bug) String() string {

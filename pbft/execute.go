@@ -32,7 +32,7 @@ func (r *Replica) execute(seq uint64, s *slot) {
 		}
 		if cs := r.clients[k]; r.belowFloor(k, cs, req.GetTimestamp()) && !bug(BugExecuteWithoutTimestampCheck) {
 			ex.Skipped[i] = true // its session was evicted: it may be a replay
-			if cs != nil && cs.pending != nil && cs.pending.GetTimestamp() <= r.floorOf(k.client) {
+			if cs != nil && cs.pending != nil && cs.pending.GetTimestamp() <= r.floorOf(k.client) && !bug(BugHeldBelowFloorKept) {
 				r.clearPending(k, cs) // it never executes here: it holds no share
 				delete(r.clients, k)  // nor a session: it never executed
 			}

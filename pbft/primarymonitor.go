@@ -258,8 +258,11 @@ func (r *Replica) proposeDelay(req *wire.Request) int64 {
 	if cs == nil || cs.heldAt == 0 || cs.ordered || cs.pending == nil || cs.pending.GetTimestamp() != req.GetTimestamp() {
 		return -1
 	}
-	since := max(cs.heldAt, r.viewEnteredAt+1)
-	if r.perf.servedView == r.view {
+	since := cs.heldAt
+	if !bug(BugMonitorBlamesOldView) {
+		since = max(since, r.viewEnteredAt+1)
+	}
+	if r.perf.servedView == r.view && !bug(BugMonitorCountsBacklog) {
 		since = max(since, r.perf.served[string(req.GetClientKey())])
 	}
 	return int64(r.ticks + 1 - since)

@@ -72,7 +72,7 @@ func (r *Replica) checkTimer() {
 		r.restartTimer()
 		return
 	}
-	if r.active && r.forwardHeld() {
+	if r.active && !bug(BugSuspectWithoutForwarding) && r.forwardHeld() {
 		r.restartTimer()
 		return
 	}
