@@ -94,14 +94,19 @@ func TestBackupForwardsHeldRequestsBeforeSuspecting(t *testing.T) {
 			t.Fatalf("%d timeout forwards, want 3 (a and b, then b again)", n)
 		}
 	})
-	t.Run("a primary that ignores it, fresh requests arriving", func(t *testing.T) {
+	t.Run("a primary that ignores it, fresh requests arriving, clients resending", func(t *testing.T) {
 		c := newTestCluster(t, 4, func(cfg *Config) { cfg.ViewChangeTicks, cfg.StatusTicks = 20, 2 })
 		r := c.reps[1]
-		must(t, c.fromClient(1, c.request(kv.EncodePut([]byte("k"), []byte("v")))))
+		sent := []*wire.Request{c.request(kv.EncodePut([]byte("k"), []byte("v")))}
+		must(t, c.fromClient(1, sent[0]))
 		session := uint64(100)
 		fresh := func() {
+			for _, req := range sent {
+				must(t, c.fromClient(1, req)) // resent: forwarded once a Status period
+			}
 			session++
-			must(t, c.fromClient(1, c.requestOf(session, kv.EncodePut([]byte("k"), []byte("v")))))
+			sent = append(sent, c.requestOf(session, kv.EncodePut([]byte("k"), []byte("v"))))
+			must(t, c.fromClient(1, sent[len(sent)-1]))
 		}
 		if !c.tickHearing(1, 2*r.cfg.ViewChangeTicks+2, fresh) {
 			t.Fatalf("no suspicion of a primary that ignored a forwarded request for a timeout (%d forwards)", r.Stats().TimeoutForwards)

@@ -174,7 +174,7 @@ func (r *Replica) enterView(nv *wire.NewView, plan newViewPlan) {
 	r.slots = make(map[uint64]*slot)
 	r.wants = nil
 	for _, cs := range r.clients {
-		cs.ordered, cs.forwardedAt = false, 0 // the new primary was told nothing
+		cs.ordered, cs.forwardedAt, cs.timeoutForwardedAt = false, 0, 0 // the new primary was told nothing
 	}
 	r.nextSeq = r.low
 	for _, pp := range plan.prePrepares {

@@ -30,6 +30,11 @@ type clientState struct {
 	verified      bool   // its client signature was checked, not just its connection
 	ordered       bool   // in a pre-prepare this replica accepted or issued
 	forwardedAt   uint64 // tick+1 of the last forward to the primary, 0 if none
+	// timeoutForwardedAt is the tick+1 the view-change timer last forwarded
+	// the pending request (see forwardHeld), 0 if it did not; resends'
+	// forwards leave it alone, so that clients resending cannot keep a
+	// primary that ignores them from being suspected.
+	timeoutForwardedAt uint64
 }
 
 func keyOf(req *wire.Request) sessionKey {
@@ -180,6 +185,7 @@ func (r *Replica) clearPending(k sessionKey, cs *clientState) {
 		}
 	}
 	cs.pending, cs.pendingSize, cs.ordered, cs.authentic, cs.verified = nil, 0, false, false, false
+	cs.timeoutForwardedAt = 0
 }
 
 // mayHold reports whether a client key may hold delta more bytes of

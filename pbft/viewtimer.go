@@ -240,8 +240,9 @@ func (r *Replica) holdsPendingRequest() bool {
 // while none forwarded since the last execution has waited a whole
 // timeout: the primary then gets another T, but only once per request
 // while it executes nothing, so a primary that ignores what it is told is
-// still suspected, one timeout later, however many fresh requests arrive.
-// (One that keeps executing other requests is not, here as with PBFT's
+// still suspected, one timeout later, however many fresh requests arrive
+// and however often clients resend (resends' forwards do not count as the
+// timer's). (One that keeps executing other requests is not, here as with PBFT's
 // timer, which restarts on every execution.)
 func (r *Replica) forwardHeld() bool {
 	var fresh []sessionKey
@@ -249,9 +250,9 @@ func (r *Replica) forwardHeld() bool {
 	for k, cs := range r.clients {
 		switch {
 		case cs.pending == nil || cs.ordered:
-		case cs.forwardedAt == 0 || cs.forwardedAt <= r.progressTick+1:
+		case cs.timeoutForwardedAt == 0 || cs.timeoutForwardedAt <= r.progressTick+1:
 			fresh = append(fresh, k) // not forwarded since the last execution
-		case r.ticks+1-cs.forwardedAt >= r.viewTimeout():
+		case r.ticks+1-cs.timeoutForwardedAt >= r.viewTimeout():
 			overdue = true
 		}
 	}
@@ -266,7 +267,7 @@ func (r *Replica) forwardHeld() bool {
 		if budget -= cs.pendingSize; budget < 0 {
 			break // the rest at the next firing; this batch restarts the timer
 		}
-		cs.forwardedAt = r.ticks + 1
+		cs.forwardedAt, cs.timeoutForwardedAt = r.ticks+1, r.ticks+1
 		r.stats.TimeoutForwards++
 		r.send(primary, &wire.Message{Content: &wire.Message_Request{Request: cs.pending}})
 	}
