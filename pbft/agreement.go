@@ -1,6 +1,8 @@
 package pbft
 
 import (
+	"bytes"
+
 	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
@@ -135,7 +137,7 @@ func (r *Replica) checkBatch(reqs []*wire.Request) ([]crypto.Digest, error) {
 		if req.GetReadOnly() {
 			return nil, r.drop(ErrMalformed, "read-only request in a batch")
 		}
-		digests[i] = RequestDigest(r.cfg.ClusterID, req)
+		digests[i] = r.requestDigest(req)
 		if !r.authenticRequest(req, digests[i]) {
 			return nil, r.drop(ErrUnauthenticRequest, "request %d of the batch", i)
 		}
@@ -347,4 +349,21 @@ func (r *Replica) preparedCertificate(s *slot) *wire.PreparedCertificate {
 		}
 	}
 	return cert
+}
+
+// requestDigest is req's digest. When req is the request this replica holds
+// for its session (same timestamp, read-only flag and operation bytes; the
+// key and session name the session) it is the digest kept with it: bytes
+// compared cost far less than hashed again, and a backup holds most of a
+// batch from the clients already (at 4 KB operations the hash was most of
+// a backup's work on a batch). Anything else is hashed, so a pre-prepare
+// cannot pass another request's bytes under a held one's digest.
+func (r *Replica) requestDigest(req *wire.Request) crypto.Digest {
+	if cs := r.clients[keyOf(req)]; cs != nil && cs.pending != nil {
+		p := cs.pending
+		if p.GetTimestamp() == req.GetTimestamp() && p.GetReadOnly() == req.GetReadOnly() && bytes.Equal(p.GetOperation(), req.GetOperation()) {
+			return cs.pendingDigest
+		}
+	}
+	return RequestDigest(r.cfg.ClusterID, req)
 }

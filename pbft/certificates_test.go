@@ -157,3 +157,30 @@ func TestRestartedPrimaryProposesAboveWhatItExecuted(t *testing.T) {
 	}
 	must(t, r.CheckInvariants())
 }
+
+// A backup takes the digest of a request it holds from what it kept, but
+// only for the same bytes: a pre-prepare carrying another operation under
+// the held request's session and timestamp, named by the held request's
+// digest, is refused, not accepted as the held one.
+func TestHeldDigestIsReusedOnlyForTheSameRequest(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	held := c.request(kv.EncodePut([]byte("k"), []byte("value-1")))
+	must(t, c.fromClient(1, held))
+	swapped := proto.Clone(held).(*wire.Request)
+	swapped.Operation = kv.EncodePut([]byte("k"), []byte("value-2")) // as long as the held one
+	d := BatchDigest("test", []crypto.Digest{RequestDigest("test", held)})
+	pp := &wire.PrePrepare{View: 0, Sequence: 1, Digest: d[:], Requests: []*wire.Request{swapped}, Replica: 0}
+	must(t, SignPrePrepare(c.signers[0], "test", pp))
+	if err := c.step(0, 1, ppMsg(pp)); err == nil {
+		t.Fatal("accepted a pre-prepare carrying another operation under the held request's digest")
+	}
+	if c.reps[1].slots[1] != nil && c.reps[1].slots[1].prePrepare != nil {
+		t.Fatal("the swapped pre-prepare was logged")
+	}
+	// The held request itself, named by its digest, is accepted.
+	pp = c.prePrepareAt(1, held)
+	must(t, c.step(0, 1, ppMsg(pp)))
+	if s := c.reps[1].slots[1]; s == nil || s.prePrepare == nil {
+		t.Fatal("the held request's pre-prepare was not accepted")
+	}
+}
