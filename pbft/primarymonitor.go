@@ -3,6 +3,7 @@ package pbft
 import (
 	"slices"
 
+	"github.com/bulwark-bft/bulwark/crypto"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -57,7 +58,7 @@ type perfMonitor struct {
 	starved bool   // a sampled tick found no request waiting for ordering
 	// delays are the window's propose delays in ticks, per client key;
 	// ndelays counts them all.
-	delays  map[string][]uint64
+	delays  map[clientID][]uint64
 	ndelays int
 	reqs    uint64 // requests pre-prepared in the window
 	bytes   uint64
@@ -67,7 +68,7 @@ type perfMonitor struct {
 	// served is, per client key, the tick+1 of the last pre-prepare of
 	// servedView that carried one of its requests (entries older than a
 	// window are pruned).
-	served     map[string]uint64
+	served     map[clientID]uint64
 	servedView uint64
 }
 
@@ -100,9 +101,10 @@ func (m *perfMonitor) observeProposed(client []byte, delay int64, size int) {
 		m.clearDelays() // a new sample set; bounded
 	}
 	if m.delays == nil {
-		m.delays = make(map[string][]uint64)
+		m.delays = make(map[clientID][]uint64)
 	}
-	m.delays[string(client)] = append(m.delays[string(client)], uint64(delay))
+	id := clientIDOf(client)
+	m.delays[id] = append(m.delays[id], uint64(delay))
 	m.ndelays++
 }
 
@@ -242,10 +244,10 @@ func (r *Replica) observeProposals(reqs []*wire.Request) {
 		m.observeProposed(req.GetClientKey(), r.proposeDelay(req), len(req.GetOperation()))
 	}
 	if m.served == nil {
-		m.served = make(map[string]uint64)
+		m.served = make(map[clientID]uint64)
 	}
 	for _, req := range reqs {
-		m.served[string(req.GetClientKey())] = r.ticks + 1
+		m.served[clientIDOf(req.GetClientKey())] = r.ticks + 1
 	}
 }
 
@@ -263,7 +265,7 @@ func (r *Replica) proposeDelay(req *wire.Request) int64 {
 		since = max(since, r.viewEnteredAt+1)
 	}
 	if r.perf.servedView == r.view && !bug(BugMonitorCountsBacklog) {
-		since = max(since, r.perf.served[string(req.GetClientKey())])
+		since = max(since, r.perf.served[clientIDOf(req.GetClientKey())])
 	}
 	return int64(r.ticks + 1 - since)
 }
@@ -276,4 +278,14 @@ func (m *perfMonitor) pruneServed(tick uint64) {
 			delete(m.served, k)
 		}
 	}
+}
+
+// clientID is a client public key as a map key that costs no allocation
+// (a string made of the key's bytes did, once per request). Requests reach
+// the monitor only with keys of the right size (checkRequestShape).
+type clientID [crypto.PublicKeySize]byte
+
+func clientIDOf(key []byte) (id clientID) {
+	copy(id[:], key)
+	return id
 }
