@@ -137,8 +137,11 @@ func (r *Replica) checkBatch(reqs []*wire.Request) ([]crypto.Digest, error) {
 		if req.GetReadOnly() {
 			return nil, r.drop(ErrMalformed, "read-only request in a batch")
 		}
-		digests[i] = r.requestDigest(req)
-		if !r.authenticRequest(req, digests[i]) {
+		// The request is the client's: held identically from its own
+		// connection, or validly signed.
+		var held *clientState
+		digests[i], held = r.requestDigest(req)
+		if (held == nil || !held.authentic) && !r.verifyClient(req) {
 			return nil, r.drop(ErrUnauthenticRequest, "request %d of the batch", i)
 		}
 		if err := r.admissionError(req.GetClientKey(), req.GetOperation()); err != nil {
@@ -351,19 +354,20 @@ func (r *Replica) preparedCertificate(s *slot) *wire.PreparedCertificate {
 	return cert
 }
 
-// requestDigest is req's digest. When req is the request this replica holds
-// for its session (same timestamp, read-only flag and operation bytes; the
-// key and session name the session) it is the digest kept with it: bytes
-// compared cost far less than hashed again, and a backup holds most of a
-// batch from the clients already (at 4 KB operations the hash was most of
-// a backup's work on a batch). Anything else is hashed, so a pre-prepare
-// cannot pass another request's bytes under a held one's digest.
-func (r *Replica) requestDigest(req *wire.Request) crypto.Digest {
+// requestDigest is req's digest, and the session's state when req is the
+// request this replica holds for it (same timestamp, read-only flag and
+// operation bytes; the key and session name the session), else nil. For a
+// held request it is the digest kept with it: bytes compared cost far less
+// than hashed again, and a backup holds most of a batch from the clients
+// already (at 4 KB operations the hash was most of a backup's work on a
+// batch). Anything else is hashed, so a pre-prepare cannot pass another
+// request's bytes under a held one's digest.
+func (r *Replica) requestDigest(req *wire.Request) (crypto.Digest, *clientState) {
 	if cs := r.clients[keyOf(req)]; cs != nil && cs.pending != nil {
 		p := cs.pending
 		if p.GetTimestamp() == req.GetTimestamp() && p.GetReadOnly() == req.GetReadOnly() && bytes.Equal(p.GetOperation(), req.GetOperation()) {
-			return cs.pendingDigest
+			return cs.pendingDigest, cs
 		}
 	}
-	return RequestDigest(r.cfg.ClusterID, req)
+	return RequestDigest(r.cfg.ClusterID, req), nil
 }

@@ -45,6 +45,7 @@ func (r *Replica) evictSessions(seq uint64) {
 	}
 	var live []candidate
 	count, bytes := 0, 0
+	evictedBefore := r.stats.EvictedSessions
 	idle := r.cfg.ClientIdleSequences
 	for k, cs := range r.clients {
 		if cs.lastTS == 0 {
@@ -71,7 +72,9 @@ func (r *Replica) evictSessions(seq uint64) {
 			r.evictSession(c.key, c.cs)
 		}
 	}
-	defer r.dropHeldBelowFloors()
+	if r.stats.EvictedSessions != evictedBefore {
+		defer r.dropHeldBelowFloors() // floors rose (after the global floor, below, moves)
+	}
 	if len(r.floors) > r.cfg.MaxClientFloors {
 		keys := make([]string, 0, len(r.floors))
 		for k := range r.floors {
@@ -120,7 +123,7 @@ func (r *Replica) ClientTableSize() (sessions, floors int) {
 // sessions were evicted. A correct client's timestamps rise above its
 // key's floor, so only replays and such floods are dropped.
 func (r *Replica) dropHeldBelowFloors() {
-	if len(r.floors) == 0 && r.globalFloor == 0 || bug(BugHeldBelowFloorKept) {
+	if bug(BugHeldBelowFloorKept) {
 		return
 	}
 	for k, cs := range r.clients {

@@ -235,6 +235,9 @@ func (r *Replica) suspectSlowPrimary() {
 // observeProposals records, at a backup, the requests of a pre-prepare it
 // accepts (before they are marked ordered), then marks their keys served.
 func (r *Replica) observeProposals(reqs []*wire.Request) {
+	if r.cfg.SlowPrimaryPercent < 0 {
+		return // the monitor is off
+	}
 	m := &r.perf
 	if m.servedView != r.view {
 		clear(m.served)

@@ -434,12 +434,3 @@ func (r *Replica) KnowsRequest(req *wire.Request) bool {
 	return cs.pending != nil && cs.verified && cs.pending.GetTimestamp() == req.GetTimestamp() &&
 		string(cs.pending.GetSignature()) == string(req.GetSignature())
 }
-
-// authenticRequest reports whether a request inside a pre-prepare is the
-// client's: held identically from its own connection, or validly signed.
-func (r *Replica) authenticRequest(req *wire.Request, d crypto.Digest) bool {
-	if cs := r.clients[keyOf(req)]; cs != nil && cs.pending != nil && cs.authentic && cs.pendingDigest == d {
-		return true
-	}
-	return r.verifyClient(req)
-}
