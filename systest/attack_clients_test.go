@@ -228,6 +228,7 @@ func stalledFramesAttack(t *testing.T) attackPlan {
 	waves := []wave{{network.DefaultMaxFrameSize - 1, 12 << 20}, {2<<20 - 1, 3 << 19}}
 	const perWave = 40
 	return attackPlan{
+		mayChangeView: true, // its streams go to replica 0, the primary
 		attack: func(ctx context.Context, ac *attackCluster) {
 			start := time.Now()
 			end := start.Add(10 * time.Second)
@@ -417,6 +418,7 @@ func connectionFloodAttack(t *testing.T) attackPlan {
 	attackKeys := make([]*crypto.PrivateKey, keys)
 	frames := make([][]byte, keys)
 	return attackPlan{
+		mayChangeView: true, // its connections go to the primary
 		prepare: func(ctx context.Context, ac *attackCluster, _ *bulwark.Client) {
 			for i := range keys {
 				key, err := crypto.GenerateKey(nil)
