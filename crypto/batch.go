@@ -1,12 +1,9 @@
 package crypto
 
 import (
-	stded25519 "crypto/ed25519"
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"github.com/hdevalence/ed25519consensus"
 )
 
 // Item is one signature to check in a batch.
@@ -107,13 +104,6 @@ func verifyChunk(v Verifier, items []Item, results []bool) {
 // wrong length or with a weak key fail the batch.
 func batchVerify(items []Item) bool {
 	batchChecks.Add(1)
-	bv := ed25519consensus.NewPreallocatedBatchVerifier(len(items))
-	for _, it := range items {
-		if len(it.Signature) != SignatureSize || CheckPublicKey(it.PublicKey) != nil {
-			return false
-		}
-		bv.Add(stded25519.PublicKey(it.PublicKey), it.Message, it.Signature)
-	}
 	verifies.Add(uint64(len(items)))
-	return bv.Verify()
+	return batchVerifyEd25519(items)
 }

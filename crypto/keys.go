@@ -1,13 +1,11 @@
 package crypto
 
 import (
-	stded25519 "crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"io"
 
 	"github.com/cloudflare/circl/sign/ed25519"
-	"github.com/hdevalence/ed25519consensus"
 )
 
 const (
@@ -108,28 +106,28 @@ func (k *PrivateKey) Seed() []byte {
 }
 
 // Ed25519Verifier verifies pure Ed25519 signatures by the ZIP-215 rules
-// (ed25519consensus): the cofactored equation [8][s]B = [8]R + [8][k]A, with
-// s canonical and A and R any valid encodings. Those are the rules under
-// which a batch check (VerifyBatch) and a check one by one always agree, so
-// replicas that verify one signature in different ways still accept exactly
-// the same signatures: otherwise a client could craft a signature (R with a
-// small-order component) that the primary's batch accepts and a backup's
-// single check refuses, and stall a correct primary. Keys of small order,
-// for which anyone could sign, are refused (CheckPublicKey). Every signature a
-// correct signer makes (circl's RFC 8032 signing) verifies under them. The
-// zero value is ready to use and it is stateless, hence safe for concurrent
-// use.
+// (those of ed25519consensus; see ed25519verify.go): the cofactored
+// equation [8][s]B = [8]R + [8][k]A, with s canonical and A and R any valid
+// encodings. Those are the rules under which a batch check (VerifyBatch)
+// and a check one by one always agree, so replicas that verify one
+// signature in different ways still accept exactly the same signatures:
+// otherwise a client could craft a signature (R with a small-order
+// component) that the primary's batch accepts and a backup's single check
+// refuses, and stall a correct primary. Keys of small order, for which
+// anyone could sign, are refused (CheckPublicKey). Every signature a correct
+// signer makes (circl's RFC 8032 signing) verifies under them. The zero
+// value is ready to use; it keeps only a process-wide cache of decoded keys,
+// and is safe for concurrent use.
 type Ed25519Verifier struct{}
 
 var _ Verifier = Ed25519Verifier{}
 
 // Verify reports whether sig is a valid signature of msg by pub. Wrong-length
-// keys or signatures give false; the library checks lengths too, but checking
-// here keeps the no-panic promise independent of its internals.
+// keys or signatures give false.
 func (Ed25519Verifier) Verify(pub PublicKey, msg, sig []byte) bool {
-	if len(pub) != PublicKeySize || len(sig) != SignatureSize || CheckPublicKey(pub) != nil {
+	if len(pub) != PublicKeySize || len(sig) != SignatureSize {
 		return false
 	}
 	verifies.Add(1)
-	return ed25519consensus.Verify(stded25519.PublicKey(pub), msg, sig)
+	return verifyEd25519(pub, msg, sig)
 }
