@@ -20,12 +20,23 @@ type Item struct {
 // swamped by scheduling overhead. Batches of fewer than two chunks run inline.
 const batchChunk = 16
 
+// BatchVerifier is a Verifier that checks many signatures at once in a way
+// of its own (a wrapper that answers some from checks it made earlier, say).
+type BatchVerifier interface {
+	Verifier
+	// VerifyBatch returns each item's verdict, in item order.
+	VerifyBatch(items []Item) []bool
+}
+
 // VerifyBatch verifies every item with v and returns the results in item
-// order. Large batches are spread over up to runtime.GOMAXPROCS(0)
+// order; a BatchVerifier checks them its own way. Large batches are spread over up to runtime.GOMAXPROCS(0)
 // goroutines, the calling goroutine being one of them; small batches run
 // inline. It returns only after every goroutine it started has finished, so
 // nothing leaks. v must be safe for concurrent use, as Verifier requires.
 func VerifyBatch(v Verifier, items []Item) []bool {
+	if bv, ok := v.(BatchVerifier); ok {
+		return bv.VerifyBatch(items)
+	}
 	results := make([]bool, len(items))
 	workers := min(runtime.GOMAXPROCS(0), len(items)/batchChunk)
 	if workers < 2 {

@@ -52,7 +52,7 @@ const (
 type keyEntry struct {
 	point *edwards25519.Point // never modified once stored
 	uses  atomic.Uint32
-	table atomic.Pointer[keyTable]
+	table atomic.Pointer[combTable]
 }
 
 // checkedKeys caches the keys found sound: decoding a point and multiplying
@@ -96,7 +96,7 @@ func keyOf(pub PublicKey) (*keyEntry, error) {
 // tableOf returns the key's comb table, building it on the check that
 // makes the key's tableAfter'th use while fewer than maxKeyTables keys
 // have one; nil otherwise.
-func (e *keyEntry) tableOf() *keyTable {
+func (e *keyEntry) tableOf() *combTable {
 	if t := e.table.Load(); t != nil {
 		return t
 	}
@@ -112,7 +112,7 @@ func (e *keyEntry) tableOf() *keyTable {
 	if !grant {
 		return nil
 	}
-	t := newKeyTable(e.point)
+	t := newCombTable(e.point, keyWindow)
 	e.table.Store(t)
 	return t
 }
@@ -169,7 +169,7 @@ func verifyEd25519(pub PublicKey, msg, sig []byte) bool {
 	var check edwards25519.Point
 	if t := p.key.tableOf(); t != nil {
 		var kA edwards25519.Point
-		check.ScalarBaseMult(&p.s)
+		baseTable().mul(&check, &p.s)
 		check.Subtract(&check, t.mul(&kA, &p.k))
 	} else {
 		minusA := new(edwards25519.Point).Negate(p.key.point)

@@ -1,43 +1,61 @@
 package crypto
 
-import "filippo.io/edwards25519"
+import (
+	"sync"
 
-// keyTable holds multiples of one key's point A for a fixed-base comb:
-// row m holds 1·256^m·A through 8·256^m·A. Multiplying by a scalar then
-// costs 64 additions and 4 doublings instead of the 256 doublings and
-// about 50 additions of a variable-base multiplication: a single check of
-// a signature by a key with a table costs about 60% of one without. A table
-// is 40 KB, so only keys that sign often get one (see keyEntry).
-type keyTable [32][8]edwards25519.Point
+	"filippo.io/edwards25519"
+)
 
-// newKeyTable computes the table of a.
-func newKeyTable(a *edwards25519.Point) *keyTable {
-	t := new(keyTable)
-	base := new(edwards25519.Point).Set(a)
-	for m := range t {
-		row := &t[m]
+// combTable holds multiples of one point P for a fixed-base comb of window
+// w: row m holds 1·2^(2wm)·P through 2^(w-1)·2^(2wm)·P. A scalar written
+// in signed digits of w bits is then multiplied in about 256/w additions and
+// w doublings, where a variable-base multiplication takes 256 doublings and
+// about 50 additions. Variable time: only for public scalars.
+type combTable struct {
+	w    uint
+	rows [][]edwards25519.Point
+}
+
+// keyWindow is the window of the tables of keys: 40 KB a table, 64
+// additions a multiplication. baseWindow is that of the base point's one
+// table: 350 KB, 33 additions, against about 64 for the library's
+// constant-time ScalarBaseMult (which a check does not need).
+const (
+	keyWindow  = 4
+	baseWindow = 8
+)
+
+// newCombTable computes the table of p for window w (4 to 8: a scalar then
+// takes at most 64 digits, each fitting an int8).
+func newCombTable(p *edwards25519.Point, w uint) *combTable {
+	digits := digitCount(w)
+	t := &combTable{w: w, rows: make([][]edwards25519.Point, (digits+1)/2)}
+	base := new(edwards25519.Point).Set(p)
+	for m := range t.rows {
+		row := make([]edwards25519.Point, 1<<(w-1))
 		row[0].Set(base)
 		for j := 1; j < len(row); j++ {
 			row[j].Add(&row[j-1], base)
 		}
-		base.Set(&row[7]) // 8·256^m·A; five doublings make 256^(m+1)·A
-		for range 5 {
+		t.rows[m] = row
+		base.Set(&row[len(row)-1]) // 2^(w-1)·2^(2wm)·P; w+1 doublings make 2^(2w(m+1))·P
+		for range w + 1 {
 			base.Add(base, base)
 		}
 	}
 	return t
 }
 
-// mul sets dst to [k]A and returns it. Variable time: only for public
-// scalars (a signature check's k).
-func (t *keyTable) mul(dst *edwards25519.Point, k *edwards25519.Scalar) *edwards25519.Point {
-	digits := signedRadix16(k.Bytes())
+// mul sets dst to [k]P and returns it.
+func (t *combTable) mul(dst *edwards25519.Point, k *edwards25519.Scalar) *edwards25519.Point {
+	var buf [64]int8
+	digits := signedDigits(&buf, k.Bytes(), t.w)
 	dst.Set(edwards25519.NewIdentityPoint())
-	// k = Σ e_i 16^i = 16·Σ e_{2m+1} 256^m + Σ e_{2m} 256^m.
+	// k = Σ e_i 2^(wi) = 2^w·Σ e_{2m+1} 2^(2wm) + Σ e_{2m} 2^(2wm).
 	for i := 1; i < len(digits); i += 2 {
 		t.addDigit(dst, i/2, digits[i])
 	}
-	for range 4 {
+	for range t.w {
 		dst.Add(dst, dst)
 	}
 	for i := 0; i < len(digits); i += 2 {
@@ -46,29 +64,45 @@ func (t *keyTable) mul(dst *edwards25519.Point, k *edwards25519.Scalar) *edwards
 	return dst
 }
 
-// addDigit adds e·256^m·A to v, for e in [-8, 8].
-func (t *keyTable) addDigit(v *edwards25519.Point, m int, e int8) {
+// addDigit adds e·2^(2wm)·P to v, for |e| at most 2^(w-1).
+func (t *combTable) addDigit(v *edwards25519.Point, m int, e int8) {
 	switch {
 	case e > 0:
-		v.Add(v, &t[m][e-1])
+		v.Add(v, &t.rows[m][e-1])
 	case e < 0:
-		v.Subtract(v, &t[m][-e-1])
+		v.Subtract(v, &t.rows[m][-int(e)-1])
 	}
 }
 
-// signedRadix16 writes a little-endian scalar below 2^255 (every reduced
-// scalar is, being below the group order) as 64 digits e_i in [-8, 8) with
-// s = Σ e_i 16^i.
-func signedRadix16(s []byte) [64]int8 {
-	var digits [64]int8
-	for i := range 32 {
-		digits[2*i] = int8(s[i] & 15)
-		digits[2*i+1] = int8(s[i] >> 4)
-	}
-	for i := range 63 {
-		carry := (digits[i] + 8) >> 4
-		digits[i] -= carry << 4
-		digits[i+1] += carry
+// digitCount is how many digits of w bits a scalar takes: ceil(256/w).
+func digitCount(w uint) int { return int((256 + w - 1) / w) }
+
+// signedDigits writes a little-endian scalar below 2^253 (every reduced
+// scalar is, being below the group order) as digits e_i in
+// [-2^(w-1), 2^(w-1)] with s = Σ e_i 2^(wi), into buf, and returns them.
+func signedDigits(buf *[64]int8, s []byte, w uint) []int8 {
+	n := digitCount(w)
+	digits := buf[:n]
+	half, full := int(1)<<(w-1), int(1)<<w
+	carry := 0
+	for i := range n {
+		bit := uint(i) * w
+		var window uint
+		for b := uint(0); b < w && bit+b < 256; b++ { // w is small: bit by bit is fine
+			window |= uint(s[(bit+b)/8]>>((bit+b)%8)&1) << b
+		}
+		d := int(window) + carry
+		carry = 0
+		if d >= half {
+			d -= full
+			carry = 1
+		}
+		digits[i] = int8(d)
 	}
 	return digits
 }
+
+// baseTable is the base point's table, computed on first use.
+var baseTable = sync.OnceValue(func() *combTable {
+	return newCombTable(edwards25519.NewGeneratorPoint(), baseWindow)
+})

@@ -39,12 +39,14 @@ func TestKeyTableMatchesScalarMult(t *testing.T) {
 		if i > 0 {
 			a.Add(a, torsion(t, i))
 		}
-		table := newKeyTable(a)
-		for j, k := range edge {
-			var got edwards25519.Point
-			want := new(edwards25519.Point).ScalarMult(k, a)
-			if table.mul(&got, k).Equal(want) != 1 {
-				t.Errorf("point %d, scalar %d: the table's product differs", i, j)
+		for _, w := range []uint{keyWindow, 5, 6, 7, baseWindow} {
+			table := newCombTable(a, w)
+			for j, k := range edge {
+				var got edwards25519.Point
+				want := new(edwards25519.Point).ScalarMult(k, a)
+				if table.mul(&got, k).Equal(want) != 1 {
+					t.Errorf("point %d, window %d, scalar %d: the table's product differs", i, w, j)
+				}
 			}
 		}
 	}

@@ -53,7 +53,7 @@ type Stats struct {
 	// EvictedSessions counts sessions evicted from the client table.
 	EvictedSessions uint64
 	// Penalised counts client keys penalised for a forged signature on
-	// their own connection (see Replica.KnowsRequest).
+	// their own connection (see penalise).
 	Penalised uint64
 	// Refused counts requests the service's admission check refused.
 	Refused uint64

@@ -36,15 +36,12 @@ func (r *Replica) maybePropose() {
 // outstanding, unordered request.
 func (r *Replica) takeBatch() []*wire.Request {
 	var batch []*wire.Request
-	for _, q := range r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder, r.atInflightShare, r.othersInFlight) {
+	taken := r.queue.take(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.stillToOrder, r.atInflightShare, r.othersInFlight)
+	r.verifyTaken(taken)
+	for _, q := range taken {
 		cs := r.clients[q.key]
-		if !cs.verified { // held since before this replica became primary
-			if !r.verifyClient(q.req) {
-				r.clearPending(q.key, cs)
-				_ = r.drop(ErrBadSignature, "held request with a forged signature")
-				continue
-			}
-			cs.verified = true
+		if !cs.verified { // forged: verifyTaken dropped it
+			continue
 		}
 		cs.ordered = true
 		batch = append(batch, q.req)
@@ -55,6 +52,38 @@ func (r *Replica) takeBatch() []*wire.Request {
 		r.inflight[q.key.client] = inflightUse{requests: u.requests + 1, bytes: u.bytes + q.size}
 	}
 	return batch
+}
+
+// verifyTaken checks, in one batch (crypto.VerifyBatch), the client
+// signatures of the taken requests not checked yet: those from their
+// clients' connections, which the primary checks only now, once, since it
+// orders only requests every correct backup accepts, and those held since
+// before this replica became primary. A forged one is dropped, and its key,
+// which sent it on its own connection, penalised (see penalise).
+func (r *Replica) verifyTaken(taken []queued) {
+	var items []crypto.Item
+	var unchecked []queued
+	for _, q := range taken {
+		if cs := r.clients[q.key]; !cs.verified {
+			unchecked = append(unchecked, q)
+			items = append(items, clientItem(r.cfg.ClusterID, q.req))
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	r.stats.ClientSignaturesChecked += uint64(len(items))
+	for i, ok := range crypto.VerifyBatch(r.cfg.Verifier, items) {
+		q := unchecked[i]
+		cs := r.clients[q.key]
+		if !ok {
+			r.clearPending(q.key, cs)
+			r.penalise(q.key.client)
+			_ = r.drop(ErrBadSignature, "request with a forged signature")
+			continue
+		}
+		cs.verified = true
+	}
 }
 
 // inflightUse is what one client key has ordered at this primary that has

@@ -58,7 +58,13 @@ func (r *Replica) checkRequestShape(req *wire.Request) error {
 
 func (r *Replica) verifyClient(req *wire.Request) bool {
 	r.stats.ClientSignaturesChecked++
-	return r.cfg.Verifier.Verify(req.GetClientKey(), RequestTranscript(r.cfg.ClusterID, req), req.GetSignature())
+	it := clientItem(r.cfg.ClusterID, req)
+	return r.cfg.Verifier.Verify(it.PublicKey, it.Message, it.Signature)
+}
+
+// clientItem is the client signature of a request, as a check takes it.
+func clientItem(cluster string, req *wire.Request) crypto.Item {
+	return crypto.Item{PublicKey: req.GetClientKey(), Message: RequestTranscript(cluster, req), Signature: req.GetSignature()}
 }
 
 // onRequest handles a request from its client's own connection or, at the
@@ -111,8 +117,7 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	}
 	// A key at its share of held bytes is refused before its signature is
 	// checked: a flooding client must not buy itself the primary's
-	// verification time (and the driver, asking KnowsRequest, does not
-	// verify it ahead either).
+	// verification time.
 	if !r.mayHold(k.client, heldCost(req)-cs.pendingSize) {
 		return r.drop(ErrQueueFull, "client key holds %d bytes of requests, %d in all", r.held[k.client], r.heldTotal)
 	}
@@ -126,18 +131,13 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	if !authentic && !r.verifyClient(req) {
 		return r.drop(ErrBadSignature, "forwarded request")
 	}
-	// The primary orders only requests every correct backup accepts, so it
-	// checks the signature of one from its client's connection here, once:
-	// a backup that learns the request from the pre-prepare verifies it, and
-	// a forged signature would make a correct primary's batch stall.
+	// The primary orders only requests every correct backup accepts: a
+	// backup that learns a request from the pre-prepare verifies it, and a
+	// forged signature would make a correct primary's batch stall. It
+	// checks the signature of one from its client's connection once, when
+	// it takes the request into a batch, with the batch's others
+	// (verifyTaken).
 	verified := !authentic
-	if authentic && r.isPrimary() && r.active {
-		if !r.verifyClient(req) {
-			r.penalise(k.client)
-			return r.drop(ErrBadSignature, "request from its client's connection")
-		}
-		verified = true
-	}
 	if from.isClient() && r.refuse(req) {
 		return nil
 	}
@@ -403,34 +403,4 @@ func (r *Replica) penalise(client string) {
 	periods := min(uint64(1)<<min(p.offence, 6), maxPenalty)
 	r.penalties[client] = penalty{until: r.ticks + periods*r.cfg.StatusTicks, offence: p.offence + 1}
 	r.stats.Penalised++
-}
-
-// KnowsRequest reports whether stepping req would need no client signature
-// check: its session already executed that timestamp, or this replica holds
-// the same request, its signature checked, or its key is serving a penalty
-// for forging (see penalise), or holds its share of bytes already (the
-// request is dropped unchecked). A driver that verifies signatures
-// ahead of the core skips these, so a client's retransmissions (and
-// backups' forwards of them), and a flood beyond its share, cost no
-// verification.
-func (r *Replica) KnowsRequest(req *wire.Request) bool {
-	if r.forging(string(req.GetClientKey())) {
-		return true
-	}
-	cs := r.clients[keyOf(req)]
-	pendingSize := 0
-	if cs != nil {
-		pendingSize = cs.pendingSize
-	}
-	if !r.mayHold(string(req.GetClientKey()), heldCost(req)-pendingSize) {
-		return true
-	}
-	switch {
-	case cs == nil:
-		return false
-	case req.GetTimestamp() <= cs.lastTS:
-		return true
-	}
-	return cs.pending != nil && cs.verified && cs.pending.GetTimestamp() == req.GetTimestamp() &&
-		string(cs.pending.GetSignature()) == string(req.GetSignature())
 }

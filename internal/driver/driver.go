@@ -63,9 +63,11 @@ type Status struct {
 	Stats        pbft.Stats
 	// PreverifiedSignatures and InlineSignatures count the signature checks
 	// the core got answered from the driver's parallel verification, and
-	// those it had to make itself (client requests it did not hold, and
-	// certificates inside view changes and state transfers).
-	PreverifiedSignatures, InlineSignatures uint64
+	// those it had to make itself one by one (client requests it did not
+	// hold, and certificates inside view changes and state transfers);
+	// BatchedSignatures those it made in batches of its own (a batch's
+	// client signatures at the primary).
+	PreverifiedSignatures, InlineSignatures, BatchedSignatures uint64
 }
 
 // Driver runs one replica.
@@ -201,7 +203,7 @@ func (d *Driver) run(ctx context.Context) {
 			// in parallel, then step the messages one by one; one Ready (and
 			// one synced write) then covers the whole batch.
 			batch := drain(m, in)
-			d.verifier.prepare(d.cfg.Replica.ClusterID, d.cfg.Replica.Replicas, batch, d.r.Primary() == d.r.ID(), d.r.KnowsRequest, d.r.LateVote)
+			d.verifier.prepare(d.cfg.Replica.ClusterID, d.cfg.Replica.Replicas, batch, d.r.LateVote)
 			for _, m := range batch {
 				d.step(m)
 				m.Done()
@@ -249,7 +251,7 @@ func (d *Driver) snapshotStatus() Status {
 	return Status{
 		ID: d.r.ID(), View: d.r.View(), Primary: d.r.Primary(), LastExecuted: d.r.LastExecuted(),
 		StableCheckpoint: d.r.StableCheckpoint(), StateDigest: digest, ViewChanging: d.r.ViewChanging(), Stats: d.r.Stats(),
-		PreverifiedSignatures: d.verifier.hits, InlineSignatures: d.verifier.misses,
+		PreverifiedSignatures: d.verifier.hits, InlineSignatures: d.verifier.misses, BatchedSignatures: d.verifier.batched,
 	}
 }
 

@@ -20,14 +20,16 @@ type checked struct {
 
 // preverifier is the Verifier the core sees: it answers from the signatures
 // the driver verified in parallel for the batch being stepped, and verifies
-// anything else itself. Only the driver's goroutine uses it.
+// anything else itself; the core's own batches of checks (a batch's client
+// signatures at the primary) go to crypto.VerifyBatch. Only the driver's
+// goroutine uses it.
 type preverifier struct {
 	inner crypto.Verifier
 	// done holds the batch's checks by signature; several messages may
 	// carry one signature (a client forging the same one on many requests),
 	// and each is answered from its own check, so none is verified twice.
-	done         map[string][]checked
-	hits, misses uint64
+	done                  map[string][]checked
+	hits, misses, batched uint64
 }
 
 func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
@@ -41,12 +43,18 @@ func (v *preverifier) Verify(pub crypto.PublicKey, msg, sig []byte) bool {
 	return v.inner.Verify(pub, msg, sig)
 }
 
+// VerifyBatch checks the items with the inner verifier, as one batch where
+// it can (crypto.VerifyBatch).
+func (v *preverifier) VerifyBatch(items []crypto.Item) []bool {
+	v.batched += uint64(len(items))
+	return crypto.VerifyBatch(v.inner, items)
+}
+
 // prepare verifies the replica signatures of a batch of inbound messages
-// across cores, so that stepping them costs no signature checks. At the
-// primary, which checks every client request once before ordering it, the
-// requests' client signatures are verified with them. Votes the core will
-// drop unchecked, late for their quorum, are skipped.
-func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []pbft.Inbound, primary bool, known func(*wire.Request) bool, late func(*wire.Message) bool) {
+// across cores, so that stepping them costs no signature checks. Votes the
+// core will drop unchecked, late for their quorum, are skipped. (Client
+// signatures the core checks itself, a batch's worth at a time.)
+func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch []pbft.Inbound, late func(*wire.Message) bool) {
 	clear(v.done)
 	items := make([]crypto.Item, 0, len(batch))
 	for _, m := range batch {
@@ -55,10 +63,6 @@ func (v *preverifier) prepare(cluster string, replicas []crypto.PublicKey, batch
 				continue // the core drops it unchecked (pbft.Replica.LateVote)
 			}
 			items = append(items, item)
-		} else if req := m.Msg.GetRequest(); primary && req != nil && !req.GetReadOnly() && (known == nil || !known(req)) {
-			items = append(items, crypto.Item{
-				PublicKey: req.GetClientKey(), Message: pbft.RequestTranscript(cluster, req), Signature: req.GetSignature(),
-			})
 		}
 	}
 	for i, ok := range crypto.VerifyBatch(v.inner, items) {
