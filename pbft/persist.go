@@ -214,6 +214,45 @@ func (p *Persister) Persist(rd Ready) error {
 	return nil
 }
 
+// PersistAll makes rds durable in order, as Persist would one after the
+// other, but with the records of consecutive Readys that carry no state
+// and no low watermark written together: one synced write for what a
+// driver's loop produced while the last write synced (group commit). A
+// crash leaves a prefix of them durable.
+func (p *Persister) PersistAll(rds []Ready) error {
+	var recs []Record
+	binds := false
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		err := p.store.Write(recs, binds)
+		recs, binds = nil, false
+		if err != nil {
+			return fmt.Errorf("persist: %w", err)
+		}
+		return nil
+	}
+	for _, rd := range rds {
+		if newestState(rd.Stable, rd.Restored) != nil || rd.Low != nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := p.Persist(rd); err != nil {
+				return err
+			}
+			continue
+		}
+		r, err := p.records(rd)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r...)
+		binds = binds || rd.binds()
+	}
+	return flush()
+}
+
 // binds reports whether rd holds something the replica's messages commit it
 // to: those writes are synced; committed batches alone are not (peers can
 // resend them).

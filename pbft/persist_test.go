@@ -211,3 +211,43 @@ func TestOldFormatCertificateFitsAFrameAfterRestart(t *testing.T) {
 	}
 	t.Fatal("no view change sent")
 }
+
+// PersistAll writes consecutive Readys in one synced write, as durable as
+// Persist one by one would leave them, and a Ready with a state or a low
+// watermark apart, in its turn: the log below the state goes, what came
+// after it stays.
+func TestPersistAllGroupsReadys(t *testing.T) {
+	store := NewMemStore()
+	p, _ := openPersister(t, store)
+	pp1, pp2, pp3 := testPrePrepare(1, 0, "a"), testPrePrepare(2, 0, "b"), testPrePrepare(9, 0, "c")
+	prepare := &wire.Message{Content: &wire.Message_Prepare{Prepare: &wire.Prepare{View: 0, Sequence: 1, Digest: pp1.GetDigest(), Replica: 2}}}
+	before := store.Operations()
+	must(t, p.PersistAll([]Ready{
+		{Persist: []*wire.Message{ppMessage(pp1)}, View: &ViewState{View: 0}},
+		{Persist: []*wire.Message{prepare}},
+		{Executed: []Executed{{Sequence: 1, PrePrepare: pp1}}},
+		{Persist: []*wire.Message{ppMessage(pp2)}},
+	}))
+	if ops := store.Operations() - before; ops != 1 {
+		t.Fatalf("four Readys took %d store operations, want one write", ops)
+	}
+	store.Crash()
+	p, d := openPersister(t, store)
+	if len(d.Log) != 3 || len(d.Committed) != 1 {
+		t.Fatalf("after a crash: %d log records (want 3), %d committed (want 1: synced with the group)", len(d.Log), len(d.Committed))
+	}
+	before = store.Operations()
+	must(t, p.PersistAll([]Ready{
+		{Persist: []*wire.Message{ppMessage(testPrePrepare(3, 0, "d"))}},
+		{Stable: &wire.StateSnapshot{Sequence: 8}},
+		{Persist: []*wire.Message{ppMessage(pp3)}},
+	}))
+	if ops := store.Operations() - before; ops != 4 {
+		t.Fatalf("a group around a stable checkpoint took %d store operations, want 4 (write, snapshot, deletion, write)", ops)
+	}
+	store.Crash()
+	_, d = openPersister(t, store)
+	if len(d.Log) != 1 || d.Log[0].GetPrePrepare().GetSequence() != 9 || d.Stable.GetSequence() != 8 {
+		t.Fatalf("after the checkpoint: log %v, snapshot at %d", d.Log, d.Stable.GetSequence())
+	}
+}

@@ -1,8 +1,8 @@
 // Package driver runs a pbft.Replica against a Transport and a Badger store:
 // the only place where the core meets goroutines, clocks and disks. One
-// goroutine owns the replica; it steps it with inbound messages and ticks and
-// carries out each Ready in the order the core documents: persist (synced
-// where the replica binds itself), then send.
+// goroutine owns the replica; it steps it with inbound messages and ticks,
+// and a second, the writer, carries out each Ready in the order the core
+// documents: persist (synced where the replica binds itself), then send.
 package driver
 
 import (
@@ -95,8 +95,10 @@ type Driver struct {
 	views viewLog
 	// verifier answers the core from signatures verified in parallel.
 	verifier *preverifier
-	// persister makes each Ready durable before its messages leave.
+	// persister makes each Ready durable before its messages leave; only
+	// the writer's goroutine uses it (and the store) once the loop runs.
 	persister *pbft.Persister
+	writer    *writer
 	// batchLimits rate-limits, per replica, the FetchBatch answered;
 	// statusLimits and statusAll the status queries of clients.
 	batchLimits  []*rate.Limiter
@@ -145,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Driver, error) {
 	d := &Driver{
 		cfg: cfg, r: r, status: make(chan chan Status), done: make(chan struct{}),
 		log: cfg.Logger.With("replica", cfg.Replica.ID), verifier: verifier, persister: persister,
-		statusAll: rate.NewLimiter(statusAll, statusAll/10),
+		statusAll: rate.NewLimiter(statusAll, statusAll/10), writer: newWriter(),
 	}
 	d.log.Info("replica started", "last_executed", r.LastExecuted(), "stable", r.StableCheckpoint())
 	if cfg.Metrics != nil {
@@ -182,6 +184,15 @@ func (d *Driver) run(ctx context.Context) {
 	defer d.gc.Wait() // a collection in progress finishes its round
 	defer d.flushDeferred()
 	d.ctx = ctx
+	go d.runWriter()
+	defer func() { // the writer carries out what was handed to it, then stops
+		close(d.writer.jobs)
+		<-d.writer.done
+		if d.err == nil && d.writer.err != nil {
+			d.err = d.writer.err
+			d.log.Error("replica stopped", "err", d.err)
+		}
+	}()
 	ticker := time.NewTicker(d.cfg.TickInterval)
 	defer ticker.Stop()
 	in := d.cfg.Transport.Inbound()
@@ -210,10 +221,10 @@ func (d *Driver) run(ctx context.Context) {
 			}
 		case reply := <-d.status:
 			reply <- d.snapshotStatus()
+		case <-d.writer.failed:
+			return
 		}
-		if err := d.handleReady(); err != nil {
-			d.err = err
-			d.log.Error("replica stopped", "err", err)
+		if !d.handleReady() {
 			return
 		}
 	}
@@ -221,7 +232,7 @@ func (d *Driver) run(ctx context.Context) {
 
 // flushDeferred writes, when the loop ends without an error, what the
 // store held back (see badgerStore), so a clean stop loses nothing a crash
-// would.
+// would. The writer has stopped by then.
 func (d *Driver) flushDeferred() {
 	s, ok := d.cfg.Storage.(*badgerStore)
 	if !ok || d.err != nil {
@@ -255,41 +266,28 @@ func (d *Driver) snapshotStatus() Status {
 	}
 }
 
-// handleReady makes the Ready durable (pbft.Persister: synced where the
-// replica binds itself), then sends its messages.
-func (d *Driver) handleReady() error {
+// handleReady hands the step's Ready to the writer, which makes it durable
+// (pbft.Persister: synced where the replica binds itself), then sends its
+// messages; false if the writer failed or the loop is stopping.
+func (d *Driver) handleReady() bool {
 	if !d.r.HasReady() {
-		return nil
+		return true
 	}
 	rd := d.r.Ready()
 	if d.cfg.Metrics != nil {
 		d.cfg.Metrics.observeReady(rd, time.Now())
 	}
-	if pbft.BugOn(pbft.BugSendBeforePersist) {
-		d.send(rd)
-	}
-	if err := d.persister.Persist(rd); err != nil {
-		return fmt.Errorf("replica %d: %w", d.r.ID(), err)
-	}
-	if s, ok := d.cfg.Storage.(*badgerStore); ok && d.cfg.Metrics != nil {
-		d.cfg.Metrics.observeStore(s.synced)
-	}
 	d.logEvents(rd)
-	if !pbft.BugOn(pbft.BugSendBeforePersist) {
-		d.send(rd)
-	}
-	if rd.Stable != nil && d.cfg.Store != nil {
-		d.maybeCollectValueLog(rd.Stable.GetSequence())
-	}
-	return nil
+	return d.enqueue(writerJob{rd: rd})
 }
 
+// send sends rd's messages; the writer's goroutine calls it.
 func (d *Driver) send(rd pbft.Ready) {
 	for _, env := range rd.Messages {
 		switch env.To {
 		case pbft.Broadcast:
 			for id := range d.cfg.Replica.Replicas {
-				if uint32(id) != d.r.ID() {
+				if uint32(id) != d.cfg.Replica.ID {
 					d.cfg.Transport.Send(uint32(id), env.Msg)
 				}
 			}

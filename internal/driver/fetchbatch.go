@@ -26,9 +26,11 @@ func (d *Driver) answerFetchBatch(m pbft.Inbound) bool {
 		d.dropped(dropFetchBatchRate)
 		return true
 	}
-	if answer := d.persister.AnswerFetchBatch(fb); answer != nil {
-		d.cfg.Transport.Send(fb.GetReplica(), answer)
-	}
+	d.enqueue(writerJob{answer: func() { // the persister is the writer's
+		if answer := d.persister.AnswerFetchBatch(fb); answer != nil {
+			d.cfg.Transport.Send(fb.GetReplica(), answer)
+		}
+	}})
 	return true
 }
 

@@ -23,6 +23,7 @@ type event struct {
 	write  []pbft.Record // a Write
 	synced bool          // this event made everything before it durable
 	send   *wire.Message
+	failed bool // a store operation that failed
 }
 
 // orderLog records, for one replica, every store operation and every send

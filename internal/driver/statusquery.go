@@ -42,7 +42,7 @@ func (d *Driver) answerStatusQuery(m pbft.Inbound) bool {
 		d.cfg.Metrics.statusQueries.Inc()
 	}
 	_, digest := d.r.CheckpointDigest()
-	d.cfg.Transport.SendClient(m.From.Client, &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
+	d.sendClientInTurn(m.From.Client, &wire.Message{Content: &wire.Message_Status{Status: &wire.Status{
 		View: d.r.View(), LastExecuted: d.r.LastExecuted(), StableSequence: d.r.StableCheckpoint(),
 		Replica: d.r.ID(), ViewChanging: d.r.ViewChanging(), StateDigest: digest[:],
 	}}})
