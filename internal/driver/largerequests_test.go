@@ -27,15 +27,7 @@ func TestLargeRequestsSurviveAViewChange(t *testing.T) {
 	}
 	const n, sessions, puts = 4, 20, 60
 	net := memnet.New()
-	var keys []*crypto.PrivateKey
-	var pubs []crypto.PublicKey
-	for range n {
-		key, err := crypto.GenerateKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, pubs = append(keys, key), append(pubs, key.PublicKey())
-	}
+	keys, pubs := replicaKeys(t, n)
 	drivers := make([]*driver.Driver, n)
 	cancels := make([]context.CancelFunc, n)
 	for i := range n {

@@ -159,15 +159,7 @@ func unsynced(id uint32, events []event, i int) string {
 func TestDriverPersistsBeforeSending(t *testing.T) {
 	const n = 4
 	net := memnet.New()
-	var keys []*crypto.PrivateKey
-	var pubs []crypto.PublicKey
-	for range n {
-		key, err := crypto.GenerateKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, pubs = append(keys, key), append(pubs, key.PublicKey())
-	}
+	keys, pubs := replicaKeys(t, n)
 	logs := make([]*orderLog, n)
 	drivers := make([]*driver.Driver, n)
 	cancels := make([]context.CancelFunc, n)

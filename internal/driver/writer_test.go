@@ -15,6 +15,21 @@ import (
 	"github.com/bulwark-bft/bulwark/statemachine/kv"
 )
 
+// replicaKeys generates n replicas' keys.
+func replicaKeys(t *testing.T, n int) ([]*crypto.PrivateKey, []crypto.PublicKey) {
+	t.Helper()
+	var keys []*crypto.PrivateKey
+	var pubs []crypto.PublicKey
+	for range n {
+		key, err := crypto.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, pubs = append(keys, key), append(pubs, key.PublicKey())
+	}
+	return keys, pubs
+}
+
 // failingStore is a MemStore that logs the writes that succeed and marks
 // the first that fails.
 type failingStore struct {
@@ -37,15 +52,7 @@ func (s failingStore) Write(recs []pbft.Record, sync bool) error {
 func TestStoreFailureStopsTheReplicaBeforeItSends(t *testing.T) {
 	const n = 4
 	net := memnet.New()
-	var keys []*crypto.PrivateKey
-	var pubs []crypto.PublicKey
-	for range n {
-		key, err := crypto.GenerateKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, pubs = append(keys, key), append(pubs, key.PublicKey())
-	}
+	keys, pubs := replicaKeys(t, n)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	logs := make([]*orderLog, n)
