@@ -14,6 +14,9 @@ type DB struct {
 	dir   string
 	bdb   *badger.DB
 	fault *faultLatch
+	// log holds what Write writes (see protolog.go); nil in memory, where
+	// Badger holds it.
+	log *protoLog
 
 	// mu guards closed; every operation holds it shared for its whole
 	// duration so Close (exclusive) never pulls Badger out from under it.
@@ -65,7 +68,14 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open badger in %q: %w", opts.Dir, err)
 	}
-	return &DB{dir: opts.Dir, bdb: bdb, fault: fault}, nil
+	db := &DB{dir: opts.Dir, bdb: bdb, fault: fault}
+	if !opts.InMemory {
+		if db.log, err = openProtoLog(opts.Dir); err != nil {
+			bdb.Close()
+			return nil, fmt.Errorf("storage: open %q: %w", opts.Dir, err)
+		}
+	}
+	return db, nil
 }
 
 // ensureDir creates dir, and says plainly when the path exists but is not a
@@ -106,6 +116,15 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	if db.log != nil {
+		db.log.mu.Lock()
+		err := db.log.close()
+		db.log.mu.Unlock()
+		if err != nil {
+			db.bdb.Close()
+			return fmt.Errorf("storage: close %q: %w", db.dir, err)
+		}
+	}
 	if err := db.bdb.Close(); err != nil {
 		return fmt.Errorf("storage: close %q: %w", db.dir, err)
 	}

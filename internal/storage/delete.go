@@ -31,6 +31,14 @@ func (db *DB) DeleteBelow(seq uint64) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 
+	if db.log != nil {
+		db.log.mu.Lock()
+		err := db.log.deleteRecordsBelow(seq)
+		db.log.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("storage: delete below %d: %w", seq, err)
+		}
+	}
 	for k := KindView + 1; k.writable(); k++ {
 		// Start where the last call stopped: the keys below it are deleted,
 		// and an iterator would still walk their tombstones until a

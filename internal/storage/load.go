@@ -2,6 +2,8 @@ package storage
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -45,7 +47,36 @@ func (db *DB) Load() ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: load %q: %w", db.dir, err)
 	}
-	return recs, nil
+	return db.withLog(recs, func(logLoc) bool { return true })
+}
+
+// withLog merges the protocol log's records for which keep holds into
+// Badger's (which hold only what a store written before the log existed
+// left there), the log's winning where both hold a key, in key order.
+func (db *DB) withLog(recs []Record, keep func(logLoc) bool) ([]Record, error) {
+	if db.log == nil {
+		return recs, nil
+	}
+	db.log.mu.Lock()
+	logged, err := db.log.records(keep)
+	db.log.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return logged, nil
+	}
+	byKey := make(map[string]Record, len(recs)+len(logged))
+	for _, r := range append(recs, logged...) {
+		k, _ := encodeRecord(r)
+		byKey[string(k)] = r
+	}
+	keys := slices.Sorted(maps.Keys(byKey))
+	merged := make([]Record, 0, len(keys))
+	for _, k := range keys {
+		merged = append(merged, byKey[k])
+	}
+	return merged, nil
 }
 
 // LoadAt returns the records of kind k at sequence seq (every view and
@@ -83,5 +114,5 @@ func (db *DB) LoadAt(k Kind, seq uint64) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: load %v at %d in %q: %w", k, seq, db.dir, err)
 	}
-	return recs, nil
+	return db.withLog(recs, func(loc logLoc) bool { return loc.kind == k && loc.sequence == seq })
 }

@@ -6,8 +6,8 @@ import (
 )
 
 // Size reports the disk space the store occupies: lsm is the SST files,
-// vlog the value-log files plus the memtable write-ahead logs (.mem), which
-// is where recent writes live until flushed. It counts allocated blocks where
+// vlog the value-log files, the memtable write-ahead logs (.mem) and the
+// protocol log's segments (.seg), which is where recent writes live. It counts allocated blocks where
 // the platform says (Badger's log files are preallocated sparse, so their
 // apparent size overstates use), and walks the directory on every call
 // because Badger's own Size is refreshed only once a minute.
@@ -26,7 +26,7 @@ func (db *DB) Size() (lsm, vlog int64) {
 		switch filepath.Ext(path) {
 		case ".sst":
 			lsm += diskUsage(info)
-		case ".vlog", ".mem":
+		case ".vlog", ".mem", segmentSuffix:
 			vlog += diskUsage(info)
 		}
 		return nil

@@ -40,6 +40,14 @@ func (db *DB) PutSnapshot(seq uint64, data []byte, chunkSize int) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 
+	if db.log != nil { // what was written before the snapshot is durable before it
+		db.log.mu.Lock()
+		err := db.log.sync()
+		db.log.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("storage: put snapshot %d: %w", seq, err)
+		}
+	}
 	latestSeq, latest, ok, err := db.latestSnapshot()
 	if err != nil {
 		return fmt.Errorf("storage: put snapshot %d: %w", seq, err)

@@ -7,9 +7,13 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Write stores recs as one atomic batch. It returns once they are durable.
+// Write stores recs as one atomic batch, in the protocol log (one frame, see
+// protolog.go). With sync it returns once they, and everything written
+// before, are durable; without, a crash may lose them, and the unsynced
+// writes after them, until the next synced operation. A store in memory
+// (tests) writes them to Badger, where the rest of this comment applies.
 //
-// Durability: Badger runs with SyncWrites, so every commit msyncs the
+// Durability in Badger: it runs with SyncWrites, so every commit msyncs the
 // memtable's write-ahead log and the value-log file before Commit returns;
 // sync=true therefore needs nothing more, and sync=false is accepted but costs
 // the same (see the benchmarks; the driver holds such writes back instead and
@@ -35,7 +39,6 @@ import (
 // PBFT contract: writes precede every send, so nothing that depends on the
 // missing suffix has left the replica.
 func (db *DB) Write(recs []Record, sync bool) error {
-	_ = sync // every commit is synced; see above
 	for i, r := range recs {
 		if !r.Kind.writable() {
 			return fmt.Errorf("storage: write record %d: %w: %v", i, ErrKind, r.Kind)
@@ -49,6 +52,17 @@ func (db *DB) Write(recs []Record, sync bool) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 
+	if db.log != nil {
+		if err := db.committed(); err != nil { // Badger lost a sync: the store is suspect
+			return err
+		}
+		db.log.mu.Lock()
+		defer db.log.mu.Unlock()
+		if err := db.log.write(recs, sync); err != nil {
+			return fmt.Errorf("storage: write %d records: %w", len(recs), err)
+		}
+		return nil
+	}
 	if err := db.setAll(recs); err != nil {
 		return err
 	}
