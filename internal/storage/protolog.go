@@ -49,6 +49,8 @@ const (
 	// maxSegmentBytes starts a new segment when one grows past it even
 	// without a deletion (a replica that never checkpoints).
 	maxSegmentBytes = 256 << 20
+	// maxKeptFrame bounds the frame buffer kept between writes.
+	maxKeptFrame = 16 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -74,6 +76,7 @@ type protoLog struct {
 	unsynced bool
 	index    map[string]logLoc
 	live     map[uint64]int // live records per segment
+	buf      []byte         // the last frame's, reused
 	// err is sticky: after a failed write or sync nothing the page cache
 	// holds can be trusted to reach the disk.
 	err error
@@ -259,16 +262,17 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// appendFrame writes one frame to the current segment; with sync it, and
-// everything before it, is durable when it returns.
-func (l *protoLog) appendFrame(payload []byte, sync bool) (off int64, err error) {
+// appendFrame writes one frame to the current segment: frame's first
+// frameHeaderLen bytes are for the header, the rest is the payload. With
+// sync it, and everything before it, is durable when it returns. It returns
+// the payload's offset in the segment.
+func (l *protoLog) appendFrame(frame []byte, sync bool) (off int64, err error) {
 	if l.err != nil {
 		return 0, l.err
 	}
-	frame := make([]byte, frameHeaderLen, frameHeaderLen+len(payload))
+	payload := frame[frameHeaderLen:]
 	binary.LittleEndian.PutUint32(frame, uint32(len(payload)))
 	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(payload, castagnoli))
-	frame = append(frame, payload...)
 	off = l.curSize + frameHeaderLen
 	if _, err := l.cur.Write(frame); err != nil {
 		l.err = fmt.Errorf("storage: append to the protocol log: %w", err)
@@ -305,28 +309,39 @@ func (l *protoLog) write(recs []Record, sync bool) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	payload := []byte{frameRecords}
 	type placed struct {
-		k        string
+		k, v     []byte
 		kind     Kind
 		sequence uint64
-		at, n    int
+		at       int
 	}
-	places := make([]placed, 0, len(recs))
-	for _, r := range recs {
+	places := make([]placed, len(recs))
+	size := frameHeaderLen + 1
+	for i, r := range recs {
 		k, v := encodeRecord(r)
-		payload = binary.AppendUvarint(payload, uint64(len(k)))
-		payload = append(payload, k...)
-		payload = binary.AppendUvarint(payload, uint64(len(v)))
-		places = append(places, placed{k: string(k), kind: r.Kind, sequence: r.Sequence, at: len(payload), n: len(v)})
-		payload = append(payload, v...)
+		places[i] = placed{k: k, v: v, kind: r.Kind, sequence: r.Sequence}
+		size += 2*binary.MaxVarintLen64 + len(k) + len(v)
 	}
-	off, err := l.appendFrame(payload, sync)
+	// One buffer, kept for the next frame: a batch of large requests is
+	// written without growing a slice through its size.
+	if cap(l.buf) < size || cap(l.buf) > maxKeptFrame && size <= maxKeptFrame {
+		l.buf = make([]byte, 0, size)
+	}
+	frame := append(l.buf[:frameHeaderLen], frameRecords)
+	for i := range places {
+		p := &places[i]
+		frame = binary.AppendUvarint(frame, uint64(len(p.k)))
+		frame = append(frame, p.k...)
+		frame = binary.AppendUvarint(frame, uint64(len(p.v)))
+		p.at = len(frame) - frameHeaderLen
+		frame = append(frame, p.v...)
+	}
+	off, err := l.appendFrame(frame, sync)
 	if err != nil {
 		return err
 	}
 	for _, p := range places {
-		l.set(p.k, logLoc{seg: l.curID, off: off + int64(p.at), n: p.n, kind: p.kind, sequence: p.sequence})
+		l.set(string(p.k), logLoc{seg: l.curID, off: off + int64(p.at), n: len(p.v), kind: p.kind, sequence: p.sequence})
 	}
 	if l.curSize > maxSegmentBytes {
 		return l.rotate()
@@ -350,10 +365,10 @@ func (l *protoLog) rotate() error {
 // then removes the segments before the last one, writing their live records
 // again first.
 func (l *protoLog) deleteRecordsBelow(seq uint64) error {
-	var payload [9]byte
-	payload[0] = frameDeleteBase
-	binary.LittleEndian.PutUint64(payload[1:], seq)
-	if _, err := l.appendFrame(payload[:], true); err != nil {
+	var frame [frameHeaderLen + 9]byte
+	frame[frameHeaderLen] = frameDeleteBase
+	binary.LittleEndian.PutUint64(frame[frameHeaderLen+1:], seq)
+	if _, err := l.appendFrame(frame[:], true); err != nil {
 		return err
 	}
 	l.deleteBelow(seq)
