@@ -75,6 +75,20 @@ func (r *Replica) onPrePrepare(from From, pp *wire.PrePrepare) error {
 	if err := r.verifyReplica(pp.GetReplica(), prePrepareTranscript(r.cfg.ClusterID, pp, d), pp.GetSignature()); err != nil {
 		return err
 	}
+	if len(pp.GetRequestDigests()) > 0 {
+		// Its requests named by digest: filled in from those held, or, if
+		// some have not arrived from their clients by the next tick,
+		// fetched (resolveWanted, fetchBatches).
+		full, err := r.resolveRequests(pp, d)
+		if err != nil {
+			return err
+		}
+		if full == nil {
+			r.wantBatchLater(pp.GetSequence(), d, []uint32{pp.GetReplica()}, pp)
+			return nil
+		}
+		pp = full
+	}
 	if !r.holdsBatch(pp, d) {
 		// Its digest only (resent after the primary released the batch):
 		// fetch the requests, then check and accept it.

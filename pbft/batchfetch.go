@@ -46,8 +46,21 @@ func (r *Replica) holdsBatch(pp *wire.PrePrepare, d crypto.Digest) bool {
 	return len(pp.GetRequests()) > 0 || d == BatchDigest(r.cfg.ClusterID, nil)
 }
 
-// wantBatch records that seq's batch d is missing, to be asked of peers.
+// wantBatch records that seq's batch d is missing, and asks peers for it.
 func (r *Replica) wantBatch(seq uint64, d crypto.Digest, peers []uint32, normal *wire.PrePrepare) {
+	if w := r.recordWant(seq, d, peers, normal); w != nil {
+		r.askBatch(seq, w)
+	}
+}
+
+// wantBatchLater records that seq's batch d is missing, to be asked of
+// peers at the next tick (fetchBatches) unless it is filled in first.
+func (r *Replica) wantBatchLater(seq uint64, d crypto.Digest, peers []uint32, normal *wire.PrePrepare) {
+	r.recordWant(seq, d, peers, normal)
+}
+
+// recordWant records a missing batch; it returns the want if it is new.
+func (r *Replica) recordWant(seq uint64, d crypto.Digest, peers []uint32, normal *wire.PrePrepare) *batchWant {
 	if r.wants == nil {
 		r.wants = make(map[uint64]*batchWant)
 	}
@@ -55,7 +68,7 @@ func (r *Replica) wantBatch(seq uint64, d crypto.Digest, peers []uint32, normal 
 		if normal != nil {
 			w.normal = normal
 		}
-		return
+		return nil
 	}
 	var others []uint32
 	for _, p := range peers {
@@ -69,7 +82,7 @@ func (r *Replica) wantBatch(seq uint64, d crypto.Digest, peers []uint32, normal 
 		}
 	}
 	r.wants[seq] = &batchWant{digest: d, peers: others, normal: normal}
-	r.askBatch(seq, r.wants[seq])
+	return r.wants[seq]
 }
 
 func containsID(ids []uint32, id uint32) bool {
@@ -86,6 +99,7 @@ func (r *Replica) askBatch(seq uint64, w *batchWant) {
 		return
 	}
 	w.asked = r.ticks + 1 // never 0 once asked
+	r.stats.BatchFetches++
 	peer := w.peers[w.next%len(w.peers)]
 	w.next++
 	r.send(int(peer), &wire.Message{Content: &wire.Message_FetchBatch{FetchBatch: &wire.FetchBatch{
@@ -94,11 +108,13 @@ func (r *Replica) askBatch(seq uint64, w *batchWant) {
 }
 
 // fetchBatches asks again, of the next peer, for every batch still missing
-// a Status period after the last ask.
+// a Status period after the last ask, and for the first time for those
+// wanted since the last tick and not filled in since.
 func (r *Replica) fetchBatches() {
 	if len(r.wants) == 0 {
 		return
 	}
+	r.resolveWanted()
 	// In sequence order, not the map's: the core is deterministic, so a
 	// simulator seed replays the same run.
 	for _, seq := range slices.Sorted(maps.Keys(r.wants)) {
@@ -107,7 +123,7 @@ func (r *Replica) fetchBatches() {
 			delete(r.wants, seq)
 			continue
 		}
-		if r.ticks+1-w.asked >= r.cfg.StatusTicks {
+		if w.asked == 0 || r.ticks+1-w.asked >= r.cfg.StatusTicks { // never asked: wanted since the last tick
 			r.askBatch(seq, w)
 		}
 	}

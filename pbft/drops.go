@@ -48,6 +48,10 @@ type Stats struct {
 	ExecutedBatches, ExecutedRequests uint64
 	// StateTransfers counts snapshots installed from peers.
 	StateTransfers uint64
+	// BatchFetches counts the FetchBatch requests sent: for a batch a
+	// NEW-VIEW named by digest, or a pre-prepare whose requests this
+	// replica lacked (see digestbatch.go).
+	BatchFetches uint64
 	// Equivocations counts proven equivocations (see Replica.Evidence).
 	Equivocations uint64
 	// EvictedSessions counts sessions evicted from the client table.

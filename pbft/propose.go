@@ -164,6 +164,6 @@ func (r *Replica) propose(batch []*wire.Request) {
 	s.prePrepare, s.digest = pp, d
 	m := &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: pp}}
 	r.persist(m)
-	r.send(Broadcast, m)
+	r.send(Broadcast, &wire.Message{Content: &wire.Message_PrePrepare{PrePrepare: wireForm(pp, digests)}})
 	r.maybePrepared(r.nextSeq, s)
 }

@@ -43,6 +43,10 @@ type Replica struct {
 	// heldTotal their sum (bounded: see mayHold).
 	held      map[string]int
 	heldTotal int
+	// heldDigests names the session holding each held request, by the
+	// request's digest: a pre-prepare that names its requests by digest
+	// is filled in from them (see resolveRequests).
+	heldDigests map[crypto.Digest]sessionKey
 	// floors and globalFloor are what evicted sessions leave in the
 	// replicated client table (clients.go).
 	floors      map[string]uint64

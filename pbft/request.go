@@ -156,6 +156,9 @@ func (r *Replica) onRequest(from From, req *wire.Request) error {
 	}
 	if !r.isPrimary() && r.active {
 		r.startTimer() // the primary must order it in time
+		if len(r.wants) > 0 {
+			r.resolveWanted() // it may complete a pre-prepare that named it
+		}
 	}
 	if r.isPrimary() && r.active {
 		r.maybePropose()
@@ -171,6 +174,10 @@ func (r *Replica) setPending(k sessionKey, cs *clientState, req *wire.Request, d
 	if r.held == nil {
 		r.held = make(map[string]int)
 	}
+	if r.heldDigests == nil {
+		r.heldDigests = make(map[crypto.Digest]sessionKey)
+	}
+	r.heldDigests[d] = k
 	r.held[k.client] += cs.pendingSize
 	r.heldTotal += cs.pendingSize
 }
@@ -178,6 +185,9 @@ func (r *Replica) setPending(k sessionKey, cs *clientState, req *wire.Request, d
 // clearPending forgets the session's outstanding request.
 func (r *Replica) clearPending(k sessionKey, cs *clientState) {
 	if cs.pending != nil {
+		if r.heldDigests[cs.pendingDigest] == k {
+			delete(r.heldDigests, cs.pendingDigest)
+		}
 		r.held[k.client] -= cs.pendingSize
 		r.heldTotal -= cs.pendingSize
 		if r.held[k.client] <= 0 {
@@ -218,8 +228,10 @@ const minHeldCost = 4 << 10
 // were replaced (a state transfer).
 func (r *Replica) recountHeld() {
 	r.held, r.heldTotal = make(map[string]int), 0
+	r.heldDigests = make(map[crypto.Digest]sessionKey)
 	for k, cs := range r.clients {
 		if cs.pending != nil {
+			r.heldDigests[cs.pendingDigest] = k
 			cs.pendingSize = heldCost(cs.pending)
 			r.held[k.client] += cs.pendingSize
 			r.heldTotal += cs.pendingSize

@@ -498,15 +498,20 @@ func (x *Reply) GetResultDigest() []byte {
 
 // PrePrepare is the primary's proposal of a batch at (view, sequence).
 type PrePrepare struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	View          uint64                 `protobuf:"varint,1,opt,name=view,proto3" json:"view,omitempty"`
-	Sequence      uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Digest        []byte                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"` // digest of the ordered request digests
-	Requests      []*Request             `protobuf:"bytes,4,rep,name=requests,proto3" json:"requests,omitempty"`
-	Replica       uint32                 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"` // the primary
-	Signature     []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	View      uint64                 `protobuf:"varint,1,opt,name=view,proto3" json:"view,omitempty"`
+	Sequence  uint64                 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Digest    []byte                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"` // digest of the ordered request digests
+	Requests  []*Request             `protobuf:"bytes,4,rep,name=requests,proto3" json:"requests,omitempty"`
+	Replica   uint32                 `protobuf:"varint,5,opt,name=replica,proto3" json:"replica,omitempty"` // the primary
+	Signature []byte                 `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Instead of requests, as a primary sends a batch of large requests: the
+	// batch's request digests, in order. Every backup holds the requests from
+	// their clients, who send each to every replica; one that lacks some
+	// waits a tick for them, then fetches the batch (FetchBatch).
+	RequestDigests [][]byte `protobuf:"bytes,7,rep,name=request_digests,json=requestDigests,proto3" json:"request_digests,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PrePrepare) Reset() {
@@ -577,6 +582,13 @@ func (x *PrePrepare) GetReplica() uint32 {
 func (x *PrePrepare) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *PrePrepare) GetRequestDigests() [][]byte {
+	if x != nil {
+		return x.RequestDigests
 	}
 	return nil
 }
@@ -1781,7 +1793,7 @@ const file_wire_proto_rawDesc = "" +
 	"\tsignature\x18\b \x01(\fR\tsignature\x12\x1a\n" +
 	"\brejected\x18\t \x01(\bR\brejected\x12#\n" +
 	"\rresult_digest\x18\n" +
-	" \x01(\fR\fresultDigest\"\xc2\x01\n" +
+	" \x01(\fR\fresultDigest\"\xeb\x01\n" +
 	"\n" +
 	"PrePrepare\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x1a\n" +
@@ -1789,7 +1801,8 @@ const file_wire_proto_rawDesc = "" +
 	"\x06digest\x18\x03 \x01(\fR\x06digest\x124\n" +
 	"\brequests\x18\x04 \x03(\v2\x18.bulwark.wire.v1.RequestR\brequests\x12\x18\n" +
 	"\areplica\x18\x05 \x01(\rR\areplica\x12\x1c\n" +
-	"\tsignature\x18\x06 \x01(\fR\tsignature\"\x89\x01\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\x12'\n" +
+	"\x0frequest_digests\x18\a \x03(\fR\x0erequestDigests\"\x89\x01\n" +
 	"\aPrepare\x12\x12\n" +
 	"\x04view\x18\x01 \x01(\x04R\x04view\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x16\n" +
