@@ -30,20 +30,33 @@ func replicaKeys(t *testing.T, n int) ([]*crypto.PrivateKey, []crypto.PublicKey)
 	return keys, pubs
 }
 
-// failingStore is a MemStore that logs the writes that succeed and marks
-// the first that fails.
+// failingStore is a MemStore that logs the operations that succeed and
+// marks those that fail (FailAfter counts writes, snapshots and deletions
+// alike, so any of them may be the first).
 type failingStore struct {
 	*pbft.MemStore
 	log *orderLog
 }
 
-func (s failingStore) Write(recs []pbft.Record, sync bool) error {
-	if err := s.MemStore.Write(recs, sync); err != nil {
+func (s failingStore) logged(err error, e event) error {
+	if err != nil {
 		s.log.add(event{failed: true})
 		return err
 	}
-	s.log.add(event{write: append([]pbft.Record(nil), recs...), synced: sync})
+	s.log.add(e)
 	return nil
+}
+
+func (s failingStore) Write(recs []pbft.Record, sync bool) error {
+	return s.logged(s.MemStore.Write(recs, sync), event{write: append([]pbft.Record(nil), recs...), synced: sync})
+}
+
+func (s failingStore) PutSnapshot(seq uint64, data []byte) error {
+	return s.logged(s.MemStore.PutSnapshot(seq, data), event{synced: true})
+}
+
+func (s failingStore) DeleteBelow(seq uint64) error {
+	return s.logged(s.MemStore.DeleteBelow(seq), event{synced: true})
 }
 
 // A replica whose store fails stops, with the store's error, and sends
