@@ -20,6 +20,7 @@ type Metrics struct {
 
 	viewChanges, executedBatches, executedRequests prometheus.Counter
 	stateTransfers, equivocations                  prometheus.Counter
+	batchFetches                                   prometheus.Counter
 	evicted, rateLimited, refused                  prometheus.Counter
 	statusQueries, statusDropped                   prometheus.Counter
 	syncedWrites                                   prometheus.Counter
@@ -82,6 +83,7 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 		syncedWrites:     counter("store_synced_writes_total", "Synced operations on the Badger store: writes of log records, snapshots and deletions (the protocol needs about two writes per batch)."),
 		executedRequests: counter("executed_requests_total", "Requests applied to the service (a request whose timestamp its client already executed is not counted)."),
 		stateTransfers:   counter("state_transfers_total", "Snapshots installed from peers."),
+		batchFetches:     counter("batch_fetches_total", "FetchBatch requests sent: for batches a NEW-VIEW named by digest, or pre-prepares naming requests this replica lacked (a steady rate means clients are not sending their requests to every replica)."),
 		equivocations:    counter("equivocations_total", "Proven equivocations by other replicas."),
 		evicted:          counter("evicted_sessions_total", "Client sessions evicted from the replicated client table at checkpoints."),
 		rateLimited:      counter("rate_limited_total", "Peers' Status and FetchState messages left unanswered: the peer asked faster than its rate."),
@@ -116,7 +118,7 @@ func NewMetrics(reg prometheus.Registerer, replica uint32) (*Metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.view, m.lastExecuted, m.stableCheckpoint, m.viewChanging,
-		m.viewChanges, m.executedBatches, m.executedRequests, m.stateTransfers, m.equivocations,
+		m.viewChanges, m.executedBatches, m.executedRequests, m.stateTransfers, m.equivocations, m.batchFetches,
 		m.syncedWrites, m.evicted, m.rateLimited, m.refused, m.statusQueries, m.statusDropped,
 		m.suspicions, m.slowPrimarySuspicions, m.timeoutForwards,
 		m.dropped, m.batchSize, m.batchBytes, m.commitLatency,
@@ -232,6 +234,7 @@ func (m *Metrics) observeReplica(r *pbft.Replica, now time.Time, force bool) {
 	m.stableCheckpoint.Set(float64(r.StableCheckpoint()))
 	s := r.Stats()
 	m.stateTransfers.Add(delta(s.StateTransfers, &m.last.StateTransfers))
+	m.batchFetches.Add(delta(s.BatchFetches, &m.last.BatchFetches))
 	m.equivocations.Add(delta(s.Equivocations, &m.last.Equivocations))
 	m.evicted.Add(delta(s.EvictedSessions, &m.last.EvictedSessions))
 	m.rateLimited.Add(delta(s.RateLimited, &m.last.RateLimited))
