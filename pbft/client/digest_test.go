@@ -67,3 +67,51 @@ func TestDigestReplyMayBeFollowedByItsResult(t *testing.T) {
 		t.Fatalf("replica 1's result after its digest: ok %v, result %q", ok, res.Result)
 	}
 }
+
+// One replica sends the result on execution. A session holding a quorum of
+// matching digests but not the result resends the request after
+// resultWaitTicks, well before its retransmission timeout (5 ticks here),
+// and takes the result from the full answers to the resend; without such a
+// quorum it waits for the timeout.
+func TestDigestQuorumWithoutTheResultResendsSoon(t *testing.T) {
+	s := newSession(t)
+	req, err := s.Submit([]byte("op"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Step(0, digestReplyTo(req, 0, "result"))
+	if s.Tick() != nil {
+		t.Fatal("resent on one digest")
+	}
+	s.Step(1, digestReplyTo(req, 1, "result"))
+	s.Step(2, digestReplyTo(req, 2, "result"))
+	ticks := 0
+	for s.Tick() == nil {
+		if ticks++; ticks > resultWaitTicks {
+			t.Fatalf("no resend %d ticks after a quorum of digests", ticks)
+		}
+	}
+	if ticks != resultWaitTicks-1 || s.Retransmissions() != 1 {
+		t.Fatalf("resent %d ticks after the quorum (want %d), %d retransmissions", ticks+1, resultWaitTicks, s.Retransmissions())
+	}
+	res, ok := s.Step(1, replyTo(req, 1, 0, "result"))
+	if !ok || string(res.Result) != "result" {
+		t.Fatalf("the full answer to the resend: ok %v, result %q", ok, res.Result)
+	}
+
+	// A digest quorum that does not match is no reason to resend early.
+	req, err = s.Submit([]byte("op"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Step(0, digestReplyTo(req, 0, "a"))
+	s.Step(1, digestReplyTo(req, 1, "b"))
+	for i := 1; i < 5; i++ {
+		if s.Tick() != nil {
+			t.Fatalf("resent after %d ticks without a matching quorum", i)
+		}
+	}
+	if s.Tick() == nil {
+		t.Fatal("no retransmission at the timeout")
+	}
+}

@@ -71,11 +71,21 @@ type Session struct {
 	waited   uint64 // ticks since req was (re)sent
 	resends  uint64
 	tries    uint // retransmissions of the outstanding request
-	accepted uint64
+	// resultDue is the tick (of waited) by which the result itself must
+	// have come once a quorum of matching digests has (0: none has).
+	resultDue uint64
+	accepted  uint64
 	// resend is the ordered request a read that cannot complete on the
 	// fast path became, until Resend hands it out.
 	resend *wire.Request
 }
+
+// resultWaitTicks is how long a session holding a quorum of matching digests
+// waits for the result itself before it resends the request, which every
+// replica then answers in full: one replica sends it on execution, and when
+// that one is faulty or its reply lost, the client should not wait for a
+// whole retransmission timeout.
+const resultWaitTicks = 2
 
 // maxBackoff caps the doubling of the retransmission timeout: 2^2 = 4
 // times RetransmitTicks (a lost request then still goes out again every
@@ -137,7 +147,7 @@ func (s *Session) start(op []byte, readOnly bool) {
 	pbft.SignRequest(s.cfg.Signer, s.cfg.ClusterID, s.req)
 	s.replies = make([]*wire.Reply, s.cfg.Replicas)
 	s.outcomes = make([]crypto.Digest, s.cfg.Replicas)
-	s.waited, s.tries = 0, 0
+	s.waited, s.tries, s.resultDue = 0, 0, 0
 }
 
 // Step takes a reply that arrived from replica id over its authenticated
@@ -178,9 +188,12 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 			}
 		}
 	}
+	if n >= need && full == nil && s.resultDue == 0 {
+		s.resultDue = s.waited + resultWaitTicks
+	}
 	if n < need || full == nil {
 		// Short of a quorum, or of a matching reply with the result itself:
-		// f+1 replicas send it, and a resend is answered in full.
+		// one replica sends it, and a resend is answered in full (see Tick).
 		if s.req.GetReadOnly() && !s.fastReadPossible() {
 			s.fallBack()
 		}
@@ -218,6 +231,13 @@ func (s *Session) Tick() *wire.Request {
 		return nil
 	}
 	s.waited++
+	if s.resultDue != 0 && s.waited >= s.resultDue {
+		// The result is all that is missing: every replica answers the
+		// resent request in full, from its cache.
+		s.waited, s.resultDue = 0, 0
+		s.resends++
+		return s.req
+	}
 	// The wait doubles with each retransmission of one request, up to
 	// 2^maxBackoff times the first: a cluster that is slow because it is
 	// loaded (or attacked) is not made slower by every session resending.

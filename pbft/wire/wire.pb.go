@@ -388,7 +388,7 @@ type Reply struct {
 	// was ordered; result holds its error. Nothing was executed.
 	Rejected bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	// result_digest, set instead of result: the SHA-256 of the result. On
-	// execution f+1 replicas (chosen per request) send the result and the
+	// execution one replica (chosen per request) sends the result and the
 	// others only its digest; a reply from the cache (the client resent the
 	// request) always carries the result.
 	ResultDigest  []byte `protobuf:"bytes,10,opt,name=result_digest,json=resultDigest,proto3" json:"result_digest,omitempty"`
