@@ -318,10 +318,18 @@ func (r *Replica) replyExecuted(k sessionKey, ts uint64, result []byte) {
 }
 
 // fullReplier reports whether this replica is the one that sends the result
-// of (session, ts) in full: it moves with the request, so the work spreads
-// over all replicas.
+// of (session, ts) in full (see FullReplier).
 func (r *Replica) fullReplier(session, ts uint64) bool {
-	return (session+ts)%uint64(r.q.n) == uint64(r.cfg.ID)
+	return FullReplier(session, ts, r.q.n) == r.cfg.ID
+}
+
+// FullReplier is the replica of n that sends the result of the request
+// (session, timestamp) in full on execution; the others send its digest.
+// It moves with the request, so the work spreads over all replicas, and a
+// client that finds this one's reply contradicting a quorum of digests
+// resends at once instead of waiting for it.
+func FullReplier(session, timestamp uint64, n int) uint32 {
+	return uint32((session + timestamp) % uint64(n))
 }
 
 // admissionError is why the service's admission check refuses op of

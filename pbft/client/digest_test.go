@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-bft/bulwark/crypto"
+	"github.com/bulwark-bft/bulwark/pbft"
 	"github.com/bulwark-bft/bulwark/pbft/wire"
 )
 
@@ -68,23 +69,40 @@ func TestDigestReplyMayBeFollowedByItsResult(t *testing.T) {
 	}
 }
 
+// others returns the replicas of 4 other than the one named to send the
+// result of req in full.
+func others(req *wire.Request) []uint32 {
+	named := pbft.FullReplier(req.GetSession(), req.GetTimestamp(), 4)
+	var out []uint32
+	for id := range uint32(4) {
+		if id != named {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // One replica sends the result on execution. A session holding a quorum of
-// matching digests but not the result resends the request after
-// resultWaitTicks, well before its retransmission timeout (5 ticks here),
-// and takes the result from the full answers to the resend; without such a
-// quorum it waits for the timeout.
+// matching digests but not the result, from the others, resends the
+// request after resultWaitTicks, well before its retransmission timeout (5
+// ticks here), and takes the result from the full answers to the resend;
+// without such a quorum it waits for the timeout.
 func TestDigestQuorumWithoutTheResultResendsSoon(t *testing.T) {
 	s := newSession(t)
 	req, err := s.Submit([]byte("op"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Step(0, digestReplyTo(req, 0, "result"))
+	ids := others(req)
+	s.Step(ids[0], digestReplyTo(req, ids[0], "result"))
 	if s.Tick() != nil {
 		t.Fatal("resent on one digest")
 	}
-	s.Step(1, digestReplyTo(req, 1, "result"))
-	s.Step(2, digestReplyTo(req, 2, "result"))
+	s.Step(ids[1], digestReplyTo(req, ids[1], "result"))
+	s.Step(ids[2], digestReplyTo(req, ids[2], "result"))
+	if s.Resend() != nil {
+		t.Fatal("resent at once while the named replica has not answered")
+	}
 	ticks := 0
 	for s.Tick() == nil {
 		if ticks++; ticks > resultWaitTicks {
@@ -94,7 +112,7 @@ func TestDigestQuorumWithoutTheResultResendsSoon(t *testing.T) {
 	if ticks != resultWaitTicks-1 || s.Retransmissions() != 1 {
 		t.Fatalf("resent %d ticks after the quorum (want %d), %d retransmissions", ticks+1, resultWaitTicks, s.Retransmissions())
 	}
-	res, ok := s.Step(1, replyTo(req, 1, 0, "result"))
+	res, ok := s.Step(ids[1], replyTo(req, ids[1], 0, "result"))
 	if !ok || string(res.Result) != "result" {
 		t.Fatalf("the full answer to the resend: ok %v, result %q", ok, res.Result)
 	}
@@ -104,8 +122,9 @@ func TestDigestQuorumWithoutTheResultResendsSoon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Step(0, digestReplyTo(req, 0, "a"))
-	s.Step(1, digestReplyTo(req, 1, "b"))
+	ids = others(req)
+	s.Step(ids[0], digestReplyTo(req, ids[0], "a"))
+	s.Step(ids[1], digestReplyTo(req, ids[1], "b"))
 	for i := 1; i < 5; i++ {
 		if s.Tick() != nil {
 			t.Fatalf("resent after %d ticks without a matching quorum", i)
@@ -113,5 +132,42 @@ func TestDigestQuorumWithoutTheResultResendsSoon(t *testing.T) {
 	}
 	if s.Tick() == nil {
 		t.Fatal("no retransmission at the timeout")
+	}
+}
+
+// When the replica named to send the result answers with a digest, or with
+// a result that contradicts a quorum of digests, it is faulty: the session
+// resends at once (Resend), once, instead of waiting.
+func TestNamedReplierThatFailsTheQuorumMeansAResendAtOnce(t *testing.T) {
+	for _, lie := range []string{"digest", "wrong result"} {
+		s := newSession(t)
+		req, err := s.Submit([]byte("op"), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		named := pbft.FullReplier(req.GetSession(), req.GetTimestamp(), 4)
+		ids := others(req)
+		if lie == "digest" {
+			s.Step(named, digestReplyTo(req, named, "result"))
+		} else {
+			s.Step(named, replyTo(req, named, 0, "forged"))
+		}
+		if s.Resend() != nil {
+			t.Fatalf("%s: resent before a quorum of digests", lie)
+		}
+		s.Step(ids[0], digestReplyTo(req, ids[0], "result"))
+		s.Step(ids[1], digestReplyTo(req, ids[1], "result"))
+		again := s.Resend()
+		if again == nil || again.GetTimestamp() != req.GetTimestamp() || s.Retransmissions() != 1 {
+			t.Fatalf("%s: the named replica failed a quorum of digests: resend %v, %d retransmissions", lie, again, s.Retransmissions())
+		}
+		s.Step(ids[2], digestReplyTo(req, ids[2], "result"))
+		if s.Resend() != nil {
+			t.Fatalf("%s: resent twice at once for one request", lie)
+		}
+		res, ok := s.Step(ids[0], replyTo(req, ids[0], 0, "result"))
+		if !ok || string(res.Result) != "result" {
+			t.Fatalf("%s: the full answer to the resend: ok %v, result %q", lie, ok, res.Result)
+		}
 	}
 }

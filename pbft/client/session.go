@@ -74,7 +74,10 @@ type Session struct {
 	// resultDue is the tick (of waited) by which the result itself must
 	// have come once a quorum of matching digests has (0: none has).
 	resultDue uint64
-	accepted  uint64
+	// resentForResult: the request went out again because the named
+	// replica's reply contradicted the digests (once per request).
+	resentForResult bool
+	accepted        uint64
 	// resend is the ordered request a read that cannot complete on the
 	// fast path became, until Resend hands it out.
 	resend *wire.Request
@@ -147,7 +150,7 @@ func (s *Session) start(op []byte, readOnly bool) {
 	pbft.SignRequest(s.cfg.Signer, s.cfg.ClusterID, s.req)
 	s.replies = make([]*wire.Reply, s.cfg.Replicas)
 	s.outcomes = make([]crypto.Digest, s.cfg.Replicas)
-	s.waited, s.tries, s.resultDue = 0, 0, 0
+	s.waited, s.tries, s.resultDue, s.resentForResult = 0, 0, 0, false
 }
 
 // Step takes a reply that arrived from replica id over its authenticated
@@ -188,8 +191,19 @@ func (s *Session) Step(from uint32, rep *wire.Reply) (Result, bool) {
 			}
 		}
 	}
-	if n >= need && full == nil && s.resultDue == 0 {
-		s.resultDue = s.waited + resultWaitTicks
+	if n >= need && full == nil {
+		if s.resultDue == 0 {
+			s.resultDue = s.waited + resultWaitTicks
+		}
+		// The replica named to send the result answered, but not with a
+		// result matching the quorum: it is faulty, and nothing is worth
+		// waiting for (see Tick).
+		if named := pbft.FullReplier(s.req.GetSession(), s.req.GetTimestamp(), s.cfg.Replicas); s.replies[named] != nil && !s.resentForResult {
+			s.resentForResult = true
+			s.resultDue = 0
+			s.resends++
+			s.resend = s.req
+		}
 	}
 	if n < need || full == nil {
 		// Short of a quorum, or of a matching reply with the result itself:
