@@ -59,6 +59,11 @@ type Replica struct {
 	// recent are the last two distinct keys served here (see
 	// othersInFlight).
 	recent [2]recentKey
+	// lowDemand holds the two least demanding active client keys, as the
+	// primary last counted them (countDemand), for atInflightShare.
+	lowDemand [2]keyDemand
+	// demandShare: the batch being taken goes out with none in flight.
+	demandShare bool
 	// penalties are the client keys caught forging, at the primary.
 	penalties map[string]penalty
 
