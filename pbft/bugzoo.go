@@ -74,6 +74,10 @@ const (
 	// BugSuspectWithoutForwarding: a backup whose timer fires suspects the
 	// primary without first forwarding the requests it holds.
 	BugSuspectWithoutForwarding
+	// BugDemandShareInFlight: a key's share of what the least demanding
+	// other key asks for holds beside batches in flight too, so two floods
+	// fill the pipeline.
+	BugDemandShareInFlight
 	numBugs
 )
 
@@ -101,6 +105,7 @@ var bugNames = [...]string{
 	BugMonitorCountsBacklog:         "monitor-counts-backlog",
 	BugHeldBelowFloorKept:           "held-below-floor-kept",
 	BugSuspectWithoutForwarding:     "suspect-without-forwarding",
+	BugDemandShareInFlight:          "demand-share-in-flight",
 }
 
 func (b Bug) String() string {

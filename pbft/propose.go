@@ -20,6 +20,10 @@ func (r *Replica) maybePropose() {
 	}
 	for r.queue.len() > 0 && r.nextSeq < r.low+r.cfg.WindowSize {
 		inflight := r.nextSeq - min(r.lastExec, r.nextSeq)
+		if bug(BugDemandShareInFlight) {
+			r.demandShare = true
+			r.countDemand()
+		}
 		if inflight > 0 &&
 			(inflight >= r.cfg.MaxInflightBatches || !r.queue.fillsBatch(r.cfg.MaxBatchSize, r.cfg.MaxBatchBytes, r.atInflightShare, r.othersInFlight)) {
 			return
@@ -28,7 +32,7 @@ func (r *Replica) maybePropose() {
 		// what the others ask for (atInflightShare); one that goes out
 		// beside batches in flight is held at a sixteenth, so a flood never
 		// fills the pipeline by itself.
-		r.demandShare = inflight == 0
+		r.demandShare = inflight == 0 || bug(BugDemandShareInFlight)
 		if r.demandShare {
 			r.countDemand()
 		}
