@@ -89,10 +89,13 @@ func TestHeldSmallRequestsAreBoundedPerClient(t *testing.T) {
 	}
 }
 
-// Under contention a key takes at most its in-flight share, a sixteenth of
-// a batch, counted with the requests of the batch being taken: two keys
-// that both flood get a few requests each per batch, never a whole batch,
-// so a third key's next request never waits behind a pipeline of theirs.
+// Under contention, beside a batch in flight, a key takes at most its
+// in-flight share, a sixteenth of a batch, counted with the requests of the
+// batch being taken: two keys that both flood send no batch of their own
+// while the first is in flight (their requests arrive one by one, the first
+// goes out alone), so a third key's next request never waits behind a
+// pipeline of theirs. (A batch that goes out with none in flight may carry
+// more of them: TestKeysTakeWhatTheOthersAskIntoABatchWithNoneInFlight.)
 func TestInflightShareBoundsEachKeysPartOfABatch(t *testing.T) {
 	c := newTestCluster(t, 4, func(cfg *Config) { cfg.MaxBatchSize, cfg.MaxInflightBatches = 32, 4 })
 	a, b := c.scheme.NewSigner("flooder-a"), c.scheme.NewSigner("flooder-b")
@@ -104,6 +107,9 @@ func TestInflightShareBoundsEachKeysPartOfABatch(t *testing.T) {
 	pps := c.take(&wire.Message_PrePrepare{})
 	if len(pps) == 0 {
 		t.Fatal("the primary proposed nothing")
+	}
+	if b := batchesOf(pps); len(b) != 1 || len(b[0].GetRequests()) != 1 {
+		t.Fatalf("%d batches while the first was in flight, the first of %d requests; want the first alone", len(b), len(b[0].GetRequests()))
 	}
 	for _, pp := range pps {
 		per := map[string]int{}
