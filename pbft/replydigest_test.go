@@ -38,6 +38,11 @@ func TestExecutedRepliesCarryTheResultFromOne(t *testing.T) {
 		switch {
 		case bytes.Equal(rep.GetResult(), result) && len(rep.GetResultDigest()) == 0:
 			full++
+			// The client waits for the one it can name, and resends at
+			// once when that one answers otherwise (pbft/client).
+			if named := FullReplier(rep.GetSession(), get, 4); rep.GetReplica() != named {
+				t.Fatalf("replica %d sent the result in full; FullReplier names %d", rep.GetReplica(), named)
+			}
 		case len(rep.GetResult()) == 0 && bytes.Equal(rep.GetResultDigest(), want[:]):
 			digests = append(digests, rep.GetReplica())
 		default:
