@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -14,6 +15,20 @@ func openDir(t testing.TB, dir string) *DB {
 		t.Fatalf("Open(%q): %v", dir, err)
 	}
 	return db
+}
+
+// mustFindCorrupt fails unless opening dir reports ErrCorrupt, because of
+// what: damage a reopen must refuse, not repair.
+func mustFindCorrupt(t testing.TB, dir, what string) {
+	t.Helper()
+	db, err := Open(Options{Dir: dir})
+	if errors.Is(err, ErrCorrupt) {
+		return
+	}
+	if err == nil {
+		db.Close()
+	}
+	t.Fatalf("open with %s: %v, want ErrCorrupt", what, err)
 }
 
 // openTemp opens a store in a fresh directory and closes it at test end.
